@@ -1,0 +1,47 @@
+"""Multi-head self-attention through `scaled_dot_product_attention`, with rotary positions.
+
+Shapes: B batch, T tokens, D width, H heads, hd = D / H.
+"""
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from multimodal.kv_cache import KVCache
+from multimodal.rotary import apply_rotary
+
+
+class Attention(nn.Module):
+    """Fused qkv projection, rotary q/k, SDPA (flash kernels where available), output projection."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.proj = nn.Linear(d_model, d_model, bias=bias)
+        self.dropout = dropout
+
+    def forward(
+        self,
+        x: Tensor,
+        rope: tuple[Tensor, Tensor],
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)  # (B, H, T, hd)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)  # (B, H, Tk, hd)
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=is_causal,
+            dropout_p=self.dropout if self.training else 0.0,
+        )  # (B, H, T, hd)
+        return self.proj(y.transpose(1, 2).reshape(B, T, D))

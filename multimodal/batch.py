@@ -1,0 +1,110 @@
+"""`Batch` and `collate`: samples (ordered lists of segments) to one padded sequence batch.
+
+Every modality is collated once for the whole batch; `slots` says where its vectors go in the
+flattened (B * T) sequence. Shapes: B samples, T tokens (longest sample), S segments of one
+modality in the batch, L tokens of its longest segment.
+"""
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from multimodal.errors import InputError
+from multimodal.segment import Segment
+from multimodal.tokenizer import Tokenizer
+
+
+@dataclass
+class Batch:
+    inputs: dict[str, dict[str, Tensor]]  # modality -> that tokenizer's collated tensors
+    slots: dict[str, Tensor]  # modality -> (S, L) flat index into B * T, -1 past a segment's end
+    modality_ids: Tensor  # (B, T) index into the tokenizers' order, -1 at padding
+    padding: Tensor  # (B, T) bool, True at padding
+    prefix_len: Tensor  # (B,) bidirectional span at the start of each sample, 0 for none
+    positions: Tensor  # (B, T) global token index, 0 at padding
+    targets: dict[str, Tensor] = field(default_factory=dict)  # task -> labels
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.padding.shape)
+
+    def gather(self, modality: str, values: Tensor, fill=-100) -> Tensor:
+        """Place per-token values of one modality, (S, L), into a (B, T) grid filled with `fill`."""
+        B, T = self.shape
+        out = torch.full((B * T,), fill, dtype=values.dtype, device=values.device)
+        slot = self.slots[modality]
+        keep = slot >= 0
+        out[slot[keep]] = values[:, : slot.shape[1]][keep]
+        return out.view(B, T)
+
+
+def collate(
+    samples: Sequence[Sequence[Segment]],
+    tokenizers: Mapping[str, Tokenizer],
+    prefix_lens: Sequence[int] | None = None,
+    pad_side: str = "right",
+    max_len: int | None = None,
+) -> Batch:
+    """Batch samples of any modalities.
+
+    prefix_lens: per-sample length of the bidirectional prefix, in tokens (prefix-LM mask).
+    pad_side: "right" for training, "left" for generation (all samples end at column T - 1).
+    max_len: the model's context; a longer sample raises `InputError` naming its index.
+    """
+    if not samples:
+        raise InputError("the batch is empty; expected at least one sample")
+    if pad_side not in ("left", "right"):
+        raise InputError(f"pad_side {pad_side!r} is unknown; expected 'left' or 'right'")
+    names = list(tokenizers)
+    segments: dict[str, list[Segment]] = defaultdict(list)
+    places: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # (sample, offset, n)
+    lengths = []
+    for b, sample in enumerate(samples):
+        if not sample:
+            raise InputError(f"sample {b} has no segments; expected at least one")
+        offset = 0
+        for seg in sample:
+            if seg.modality not in tokenizers:
+                raise InputError(
+                    f"sample {b} has a {seg.modality!r} segment but the model has tokenizers "
+                    f"only for {names}"
+                )
+            n = tokenizers[seg.modality].num_tokens(seg)
+            segments[seg.modality].append(seg)
+            places[seg.modality].append((b, offset, n))
+            offset += n
+        if max_len is not None and offset > max_len:
+            raise InputError(
+                f"sample {b} is {offset} tokens long; the model's context is {max_len} tokens"
+            )
+        lengths.append(offset)
+
+    B, T = len(samples), max(lengths)
+    shift = [T - n if pad_side == "left" else 0 for n in lengths]  # first real column per sample
+    modality_ids = torch.full((B, T), -1, dtype=torch.long)
+    slots = {}
+    for m, where in places.items():
+        slot = torch.full((len(where), max(n for _, _, n in where)), -1, dtype=torch.long)
+        for s, (b, offset, n) in enumerate(where):
+            start = shift[b] + offset
+            slot[s, :n] = b * T + start + torch.arange(n)
+            modality_ids[b, start : start + n] = names.index(m)
+        slots[m] = slot
+
+    columns = torch.arange(T)
+    first = torch.tensor(shift)[:, None]
+    last = first + torch.tensor(lengths)[:, None]
+    padding = (columns < first) | (columns >= last)  # (B, T)
+    positions = (columns - first).masked_fill(padding, 0)
+    prefix = torch.tensor(prefix_lens if prefix_lens is not None else [0] * B, dtype=torch.long)
+    return Batch(
+        inputs={m: tokenizers[m].collate(segs) for m, segs in segments.items()},
+        slots=slots,
+        modality_ids=modality_ids,
+        padding=padding,
+        prefix_len=prefix,
+        positions=positions,
+    )

@@ -1,0 +1,29 @@
+"""A pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+from torch import Tensor, nn
+
+from multimodal.attention import Attention
+from multimodal.kv_cache import KVCache
+from multimodal.mlp import MLP
+
+
+class Block(nn.Module):
+    def __init__(self, d_model, n_heads, mlp_ratio=4.0, dropout=0.0, bias=True):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model, bias=bias)
+        self.attn = Attention(d_model, n_heads, dropout, bias)
+        self.norm2 = nn.LayerNorm(d_model, bias=bias)
+        self.mlp = MLP(d_model, mlp_ratio, dropout, bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        rope: tuple[Tensor, Tensor],
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), rope, mask, is_causal, cache, layer))
+        return x + self.mlp(self.norm2(x))

@@ -1,0 +1,31 @@
+"""Attention masks from token positions: causal, bidirectional and prefix-LM, with padding.
+
+Masks compare *positions* (the global token index), not columns, so left-padded batches and
+cached decoding (queries are new tokens, keys are all tokens so far) share one rule.
+True means "may attend".
+"""
+
+from torch import Tensor
+
+from multimodal.errors import InputError
+
+MASK_KINDS = ("causal", "bidirectional", "prefix")
+
+
+def attention_mask(
+    kind: str, q_pos: Tensor, k_pos: Tensor, k_pad: Tensor, prefix_len: Tensor
+) -> Tensor:
+    """Boolean mask (B, 1, Tq, Tk).
+
+    q_pos (B, Tq), k_pos (B, Tk): positions; k_pad (B, Tk): True at padding keys;
+    prefix_len (B,): keys at positions below it are seen by every query (prefix-LM).
+    """
+    if kind not in MASK_KINDS:
+        raise InputError(f"mask kind {kind!r} is unknown; expected one of {MASK_KINDS}")
+    visible = ~k_pad[:, None, :]  # (B, 1, Tk)
+    if kind == "bidirectional":
+        return visible[:, None].expand(-1, -1, q_pos.shape[1], -1)
+    allowed = k_pos[:, None, :] <= q_pos[:, :, None]  # (B, Tq, Tk)
+    if kind == "prefix":
+        allowed = allowed | (k_pos < prefix_len[:, None])[:, None, :]
+    return (allowed & visible)[:, None]  # (B, 1, Tq, Tk)

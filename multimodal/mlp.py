@@ -1,0 +1,18 @@
+"""The position-wise MLP: widen, GELU, project back."""
+
+from torch import Tensor, nn
+
+
+class MLP(nn.Module):
+    """(B, T, D) -> (B, T, ratio * D) -> GELU -> (B, T, D)."""
+
+    def __init__(self, d_model: int, ratio: float = 4.0, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        hidden = int(ratio * d_model)
+        self.fc = nn.Linear(d_model, hidden, bias=bias)
+        self.act = nn.GELU(approximate="tanh")
+        self.proj = nn.Linear(hidden, d_model, bias=bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.proj(self.act(self.fc(x))))

@@ -1,0 +1,124 @@
+"""`MultimodalModel`: tokenizers per modality, one shared transformer, heads per task.
+
+Shapes: B batch, T tokens, D width.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from multimodal.batch import Batch, collate
+from multimodal.errors import InputError
+from multimodal.kv_cache import KVCache
+from multimodal.masks import attention_mask
+from multimodal.segment import Segment
+from multimodal.tokenizer import Tokenizer
+from multimodal.transformer import Transformer
+
+
+class MultimodalModel(nn.Module):
+    """Embeds each modality once per batch, scatters the vectors into one sequence, runs the backbone.
+
+    Args:
+        tokenizers: modality name -> tokenizer (each outputs width `backbone.d_model`).
+        backbone: the shared transformer.
+        heads: task name -> head module. A head with a `tie_to` attribute naming a tokenizer
+            shares that tokenizer's embedding matrix as its `weight` (the tied LM head).
+        context_length: longest sequence, in tokens, that the model accepts.
+    """
+
+    def __init__(
+        self,
+        tokenizers: Mapping[str, Tokenizer],
+        backbone: Transformer,
+        heads: Mapping[str, nn.Module] | None = None,
+        context_length: int = 1024,
+    ):
+        super().__init__()
+        for name, tok in tokenizers.items():
+            if tok.d_model != backbone.d_model:
+                raise InputError(
+                    f"tokenizer {name!r} outputs width {tok.d_model}; the backbone expects "
+                    f"{backbone.d_model}"
+                )
+        self.tokenizers = nn.ModuleDict(tokenizers)
+        self.backbone = backbone
+        self.heads = nn.ModuleDict(heads or {})
+        self.context_length = context_length
+        for name, head in self.heads.items():
+            tie_to = getattr(head, "tie_to", None)
+            if tie_to is not None:
+                if tie_to not in self.tokenizers:
+                    raise InputError(f"head {name!r} is tied to tokenizer {tie_to!r}, which is absent")
+                head.weight = self.tokenizers[tie_to].embedding.weight
+
+    def tokenizer(self, modality: str) -> Tokenizer:
+        if modality not in self.tokenizers:
+            raise InputError(
+                f"the model has no {modality!r} tokenizer; it has {list(self.tokenizers)}"
+            )
+        return self.tokenizers[modality]
+
+    def head(self, name: str) -> nn.Module:
+        if name not in self.heads:
+            raise InputError(f"the model has no {name!r} head; it has {list(self.heads)}")
+        return self.heads[name]
+
+    def collate(
+        self,
+        samples: Sequence[Sequence[Segment]],
+        prefix_lens: Sequence[int] | None = None,
+        pad_side: str = "right",
+    ) -> Batch:
+        """`multimodal.batch.collate` with this model's tokenizers and context length."""
+        return collate(samples, self.tokenizers, prefix_lens, pad_side, self.context_length)
+
+    def embed(self, batch: Batch) -> Tensor:
+        """Each modality embedded in one call, its vectors scattered into (B, T, D)."""
+        B, T = batch.shape
+        x = None
+        for m, slot in batch.slots.items():
+            vecs = self.tokenizers[m](batch.inputs[m])  # (S, L, D)
+            if vecs.shape[0] != slot.shape[0] or vecs.shape[1] < slot.shape[1]:
+                raise RuntimeError(
+                    f"tokenizer {m!r} returned {tuple(vecs.shape)} for slots {tuple(slot.shape)}"
+                )
+            keep = slot >= 0
+            if x is None:
+                x = vecs.new_zeros(B * T, vecs.shape[-1])
+            x = x.index_put((slot[keep],), vecs[:, : slot.shape[1]][keep].to(x.dtype))
+        return x.view(B, T, -1)
+
+    def forward(self, batch: Batch, mask: str = "causal", cache: KVCache | None = None) -> Tensor:
+        """Hidden states (B, T, D) under the mask kind "causal", "bidirectional" or "prefix"."""
+        return self.run(self.embed(batch), batch.positions, batch.padding, batch.prefix_len, mask, cache)
+
+    def run(
+        self,
+        x: Tensor,
+        positions: Tensor,
+        padding: Tensor,
+        prefix_len: Tensor,
+        mask: str = "causal",
+        cache: KVCache | None = None,
+    ) -> Tensor:
+        """The backbone over already-embedded tokens x (B, T, D), positions and padding (B, T)."""
+        if cache is None:
+            k_pos, k_pad = positions, padding
+        else:
+            k_pos, k_pad = cache.advance(positions, padding)
+        attn_mask, is_causal = None, False
+        plain = not bool(k_pad.any()) and not (mask == "prefix" and bool(prefix_len.any()))
+        if cache is None and plain:
+            is_causal = mask != "bidirectional"  # unpadded: positions are the column index
+        elif not (plain and x.shape[1] == 1):  # one new token over clean keys sees them all
+            attn_mask = attention_mask(mask, positions, k_pos, k_pad, prefix_len)
+        return self.backbone(x, positions, attn_mask, is_causal, cache)
+
+    def new_cache(self, batch_size: int, max_len: int) -> KVCache:
+        return self.backbone.new_cache(batch_size, max_len)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device

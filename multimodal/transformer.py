@@ -1,0 +1,89 @@
+"""`Transformer`: the one backbone every modality shares.
+
+Shapes: B batch, T tokens, D = d_model.
+"""
+
+import math
+
+from torch import Tensor, nn
+
+from multimodal.block import Block
+from multimodal.kv_cache import KVCache
+from multimodal.rotary import Rotary
+
+
+class Transformer(nn.Module):
+    """A stack of pre-norm blocks with rotary positions and a final LayerNorm.
+
+    Args:
+        d_model: token width D.
+        n_layers: number of blocks.
+        n_heads: attention heads; D must divide by it and D / n_heads must be even.
+        mlp_ratio: MLP hidden width over D.
+        dropout: dropout on attention weights and residual branches.
+        bias: biases in linear and norm layers.
+        rope_base: rotary frequency base.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        bias: bool = True,
+        rope_base: float = 10000.0,
+    ):
+        super().__init__()
+        self.d_model, self.n_layers, self.n_heads = d_model, n_layers, n_heads
+        self.rotary = Rotary(d_model // n_heads, rope_base)
+        self.blocks = nn.ModuleList(
+            Block(d_model, n_heads, mlp_ratio, dropout, bias) for _ in range(n_layers)
+        )
+        self.norm = nn.LayerNorm(d_model, bias=bias)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    def new_cache(self, batch_size: int, max_len: int, dtype=None, device=None) -> KVCache:
+        """An empty KV cache for `batch_size` sequences of up to `max_len` tokens."""
+        p = next(self.parameters())
+        hd = self.d_model // self.n_heads
+        return KVCache(
+            self.n_layers,
+            batch_size,
+            self.n_heads,
+            hd,
+            max_len,
+            dtype or p.dtype,
+            device or p.device,
+        )
+
+    def forward(
+        self,
+        x: Tensor,
+        positions: Tensor,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        cache: KVCache | None = None,
+    ) -> Tensor:
+        """x (B, T, D), positions (B, T), mask (B, 1, T, Tk) bool or None -> (B, T, D)."""
+        rope = self.rotary(positions)
+        for i, block in enumerate(self.blocks):
+            x = block(x, rope, mask, is_causal, cache, i)
+        return self.norm(x)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of distinct parameters (tied weights counted once)."""
+    return sum(p.numel() for p in {id(p): p for p in module.parameters()}.values())
+

@@ -1,0 +1,52 @@
+"""`Task`: how examples of one kind become a batch, which head reads it, its loss and metrics.
+
+A task holds no trainable parameters (heads live in the model); it is an `nn.Module` so that
+its torchmetrics move with the model between devices.
+"""
+
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from multimodal.batch import Batch, collate
+from multimodal.example import Example
+from multimodal.model import MultimodalModel
+from multimodal.tokenizer import Tokenizer
+
+STAGES = ("train", "val", "test")
+
+
+class Task(nn.Module):
+    """Subclasses set `head` and `mask`, implement `targets`, `step` and `make_metrics`."""
+
+    head: str = ""
+    mask: str = "causal"
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+        self.metrics = nn.ModuleDict({s: self.make_metrics().clone(prefix=f"{name}/{s}_") for s in STAGES})
+
+    def make_metrics(self) -> MetricCollection:
+        raise NotImplementedError
+
+    def collate(
+        self, examples: Sequence[Example], tokenizers: Mapping[str, Tokenizer], max_len: int
+    ) -> Batch:
+        """Examples to a padded `Batch` with this task's targets under `batch.targets[name]`."""
+        batch = collate(
+            [ex.segments for ex in examples],
+            tokenizers,
+            prefix_lens=[ex.prefix_len for ex in examples],
+            max_len=max_len,
+        )
+        batch.targets[self.name] = self.targets(examples, batch)
+        return batch
+
+    def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:
+        raise NotImplementedError
+
+    def step(self, model: MultimodalModel, batch: Batch, stage: str) -> Tensor:
+        """Loss on `batch`; updates `self.metrics[stage]`."""
+        raise NotImplementedError

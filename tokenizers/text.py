@@ -1,0 +1,95 @@
+"""`TextTokenizer`: byte-level BPE (tiktoken) ids and their embedding.
+
+Shapes: S text segments in a batch, L ids in the longest, D width.
+Rule for lone surrogates (str that is not valid UTF-8): tiktoken replaces each with U+FFFD, so
+`decode(encode(s))` equals `s` with lone surrogates replaced by U+FFFD.
+"""
+
+from collections.abc import Sequence
+
+import tiktoken
+import torch
+from torch import Tensor, nn
+
+from multimodal.errors import InputError
+from multimodal.segment import Segment
+from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizers.vocab import ENDOFTEXT, load_encoding
+
+
+class TextTokenizer(Tokenizer):
+    """str -> BPE ids -> embedding + text modality embedding.
+
+    Args:
+        d_model: output width.
+        vocab: a rank file path or a named vocabulary ("gpt2", "cl100k_base", "o200k_base").
+        encoding: a ready `tiktoken.Encoding` instead of `vocab`.
+    """
+
+    modality = "text"
+
+    def __init__(
+        self,
+        d_model: int,
+        vocab: str | None = None,
+        encoding: tiktoken.Encoding | None = None,
+    ):
+        super().__init__(d_model)
+        if (vocab is None) == (encoding is None):
+            raise InputError("text tokenizer needs exactly one of 'vocab' or 'encoding'")
+        self.vocab = vocab
+        self.encoding = encoding if encoding is not None else load_encoding(vocab)
+        self.vocab_size = self.encoding.n_vocab
+        self.embedding = nn.Embedding(self.vocab_size, d_model)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+
+    # --- ids <-> text ---------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Text to ids; special-token strings in `text` are encoded as ordinary text."""
+        return self.encoding.encode_ordinary(text)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.encoding.encode_ordinary_batch(list(texts))
+
+    def decode(self, ids: Sequence[int] | Tensor) -> str:
+        if isinstance(ids, Tensor):
+            ids = ids.tolist()
+        return self.encoding.decode(ids)
+
+    def special(self, name: str) -> int:
+        """Id of a special token such as "<|endoftext|>" or "<|begin_image|>"."""
+        try:
+            return self.encoding._special_tokens[name]
+        except KeyError:
+            raise InputError(
+                f"special token {name!r} is unknown; known: {sorted(self.encoding.special_tokens_set)}"
+            ) from None
+
+    @property
+    def eot(self) -> int:
+        return self.special(ENDOFTEXT)
+
+    # --- the Tokenizer protocol -----------------------------------------------------------
+    def prepare(self, raw: str | Sequence[int] | Tensor) -> Segment:
+        """A string (or a list of ids) to a text segment of int64 ids (N,)."""
+        if isinstance(raw, str):
+            if not raw:
+                raise InputError("text input is empty; expected at least one character")
+            ids = torch.tensor(self.encode(raw), dtype=torch.long)
+        else:
+            ids = torch.as_tensor(raw, dtype=torch.long).flatten()
+            if ids.numel() == 0:
+                raise InputError("text input has no token ids; expected at least one")
+            if int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size:
+                raise InputError(f"text token ids must lie in [0, {self.vocab_size})")
+        return Segment("text", ids, {})
+
+    def num_tokens(self, seg: Segment) -> int:
+        return seg.data.numel()
+
+    def collate(self, segs: list[Segment]) -> dict[str, Tensor]:
+        ids = nn.utils.rnn.pad_sequence([s.data for s in segs], batch_first=True)  # (S, L)
+        return {"ids": ids}
+
+    def forward(self, collated: dict[str, Tensor]) -> Tensor:
+        return self.embedding(collated["ids"]) + self.modality_embedding  # (S, L, D)
