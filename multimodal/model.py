@@ -50,7 +50,9 @@ class MultimodalModel(nn.Module):
             tie_to = getattr(head, "tie_to", None)
             if tie_to is not None:
                 if tie_to not in self.tokenizers:
-                    raise InputError(f"head {name!r} is tied to tokenizer {tie_to!r}, which is absent")
+                    raise InputError(
+                        f"head {name!r} is tied to tokenizer {tie_to!r}, which is absent"
+                    )
                 head.weight = self.tokenizers[tie_to].embedding.weight
 
     def tokenizer(self, modality: str) -> Tokenizer:
@@ -92,7 +94,9 @@ class MultimodalModel(nn.Module):
 
     def forward(self, batch: Batch, mask: str = "causal", cache: KVCache | None = None) -> Tensor:
         """Hidden states (B, T, D) under the mask kind "causal", "bidirectional" or "prefix"."""
-        return self.run(self.embed(batch), batch.positions, batch.padding, batch.prefix_len, mask, cache)
+        return self.run(
+            self.embed(batch), batch.positions, batch.padding, batch.prefix_len, mask, cache
+        )
 
     def run(
         self,

@@ -86,4 +86,3 @@ class Transformer(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of distinct parameters (tied weights counted once)."""
     return sum(p.numel() for p in {id(p): p for p in module.parameters()}.values())
-

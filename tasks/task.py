@@ -5,6 +5,7 @@ its torchmetrics move with the model between devices.
 """
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
@@ -26,7 +27,9 @@ class Task(nn.Module):
     def __init__(self, name: str):
         super().__init__()
         self.name = name
-        self.metrics = nn.ModuleDict({s: self.make_metrics().clone(prefix=f"{name}/{s}_") for s in STAGES})
+        self.metrics = nn.ModuleDict(
+            {s: self.make_metrics().clone(prefix=f"{name}/{s}_") for s in STAGES}
+        )
 
     def make_metrics(self) -> MetricCollection:
         raise NotImplementedError
@@ -43,6 +46,12 @@ class Task(nn.Module):
         )
         batch.targets[self.name] = self.targets(examples, batch)
         return batch
+
+    def collator(self, model: MultimodalModel):
+        """A picklable `examples -> Batch` for DataLoaders, bound to the model's tokenizers."""
+        return partial(
+            self.collate, tokenizers=dict(model.tokenizers), max_len=model.context_length
+        )
 
     def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:
         raise NotImplementedError

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 import tiktoken
 import torch
+from multimodal.tokenizers.vocab import ENDOFTEXT, load_encoding
 from torch import Tensor, nn
 
 from multimodal.errors import InputError
 from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
-from multimodal.tokenizers.vocab import ENDOFTEXT, load_encoding
 
 
 class TextTokenizer(Tokenizer):

@@ -24,7 +24,9 @@ ENDOFTEXT = "<|endoftext|>"
 SPECIAL_TOKENS = (ENDOFTEXT, "<|begin_image|>", "<|end_image|>", "<|begin_audio|>", "<|end_audio|>")
 
 # GPT-2's pre-split pattern (tiktoken's faster equivalent) and GPT-4's (cl100k_base).
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+GPT2_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+)
 GPT4_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 O200K_PATTERN = "|".join(
     [
@@ -116,9 +118,7 @@ def load_encoding(vocab: str | Path) -> tiktoken.Encoding:
     elif Path(vocab).suffix in (".tiktoken", ".gz") or Path(vocab).exists():
         ranks, pattern, eot = read_ranks(vocab), GPT4_PATTERN, None
     else:
-        raise InputError(
-            f"vocabulary {vocab!r} is neither a rank file nor one of {sorted(NAMED)}"
-        )
+        raise InputError(f"vocabulary {vocab!r} is neither a rank file nor one of {sorted(NAMED)}")
     return tiktoken.Encoding(
         name=Path(vocab).name,
         pat_str=pattern,
