@@ -25,6 +25,11 @@ class Tokenizer(nn.Module):
         self.d_model = d_model
         self.modality_embedding = nn.Parameter(torch.zeros(d_model))
 
+    def portable_config(self) -> dict:
+        """Constructor arguments that rebuild this tokenizer with no outside file (e.g. an
+        inline vocabulary); checkpoints store them over the configured ones."""
+        return {}
+
     def prepare(self, raw) -> Segment:
         """Raw input (a string, a path, an array, ...) to a `Segment`; raises `InputError`."""
         raise NotImplementedError
