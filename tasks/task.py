@@ -27,9 +27,10 @@ class Task(nn.Module):
     def __init__(self, name: str):
         super().__init__()
         self.name = name
-        self.metrics = nn.ModuleDict(
-            {s: self.make_metrics().clone(prefix=f"{name}/{s}_") for s in STAGES}
-        )
+        self.metrics: dict[str, MetricCollection] = {}  # stage -> metrics, e.g. metrics["val"]
+        for stage in STAGES:  # registered as submodules "<stage>_metrics" so they follow .to()
+            self.metrics[stage] = self.make_metrics().clone(prefix=f"{name}/{stage}_")
+            self.add_module(f"{stage}_metrics", self.metrics[stage])
 
     def make_metrics(self) -> MetricCollection:
         raise NotImplementedError

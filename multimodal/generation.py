@@ -1,0 +1,121 @@
+"""Autoregressive text generation over mixed prompts, with or without the KV cache.
+
+Prompts are left-padded so every sample's next token lands in the same column; positions and
+masks come from the global token index, so cached and uncached decoding see the same inputs.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from pytorch_lightning.utilities import move_data_to_device
+from torch import Tensor
+
+from multimodal.errors import InputError
+from multimodal.model import MultimodalModel
+from multimodal.segment import Segment
+
+
+def sample_next(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Next token ids (B,) from logits (B, V): greedy at temperature 0, else top-k/top-p sampling."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cumulative - sorted_logits.softmax(-1) > top_p  # keep the smallest set above top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def check_options(max_new_tokens, temperature, top_k, top_p) -> None:
+    if max_new_tokens < 1:
+        raise InputError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    if temperature < 0:
+        raise InputError(f"temperature must be 0 (greedy) or positive, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise InputError(f"top_k must be at least 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise InputError(f"top_p must lie in (0, 1], got {top_p}")
+
+
+@torch.no_grad()
+def generate(
+    model: MultimodalModel,
+    samples: Sequence[Sequence[Segment]],
+    max_new_tokens: int = 64,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop_tokens: Sequence[int] = (),
+    seed: int | None = None,
+    use_cache: bool = True,
+    mask: str = "causal",
+    prefix_lens: Sequence[int] | None = None,
+    head: str = "lm",
+) -> list[list[int]]:
+    """New text token ids per sample, up to `max_new_tokens`, ending before a stop token.
+
+    samples: prompts, each an ordered list of segments of any modalities.
+    mask: "causal", or "prefix" with `prefix_lens` (tokens) seen bidirectionally.
+    """
+    check_options(max_new_tokens, temperature, top_k, top_p)
+    text, lm = model.tokenizer("text"), model.head(head)
+    batch = model.collate(samples, prefix_lens, pad_side="left")
+    B, T = batch.shape
+    if T + max_new_tokens > model.context_length:
+        raise InputError(
+            f"the prompt ({T} tokens) plus max_new_tokens ({max_new_tokens}) exceeds the "
+            f"model's context of {model.context_length} tokens"
+        )
+    device = model.device
+    batch = _to(batch, device)
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=device).manual_seed(seed)
+
+    was_training = model.training
+    model.eval()
+    stops = torch.tensor(list(stop_tokens), dtype=torch.long, device=device)
+    out = torch.empty(B, 0, dtype=torch.long, device=device)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    cache = model.new_cache(B, T + max_new_tokens) if use_cache else None
+    hidden = model(batch, mask=mask, cache=cache)  # (B, T, D)
+    positions = batch.positions[:, -1:]  # (B, 1) last prompt token of each sample
+    no_pad = torch.zeros(B, 1, dtype=torch.bool, device=device)
+    for _ in range(max_new_tokens):
+        token = sample_next(lm(hidden[:, -1]), temperature, top_k, top_p, generator)  # (B,)
+        out = torch.cat([out, token[:, None]], dim=1)
+        done |= torch.isin(token, stops)
+        if bool(done.all()) or out.shape[1] == max_new_tokens:
+            break
+        positions = positions + 1
+        if use_cache:
+            x = text({"ids": token[:, None]})  # (B, 1, D)
+            hidden = model.run(x, positions, no_pad, batch.prefix_len, mask, cache)
+        else:
+            extended = [list(s) + [Segment("text", ids.cpu())] for s, ids in zip(samples, out)]
+            hidden = model(_to(model.collate(extended, prefix_lens, "left"), device), mask=mask)
+    model.train(was_training)
+    return [_until_stop(row.tolist(), set(stop_tokens)) for row in out]
+
+
+def _until_stop(ids: list[int], stops: set[int]) -> list[int]:
+    for i, t in enumerate(ids):
+        if t in stops:
+            return ids[:i]
+    return ids
+
+
+def _to(batch, device):
+    return move_data_to_device(batch, device)

@@ -1,0 +1,62 @@
+"""`train(cfg)`: build everything a composed config names, fit, test, return the metrics.
+
+`mm-train` (multimodal/cli/train.py) only composes the config and calls this, so tests call
+`train` with configs from Hydra's `compose`.
+"""
+
+import pytorch_lightning as pl
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from multimodal.checkpoint import build_model
+from multimodal.config import validate
+from multimodal.errors import InputError
+from multimodal.tasks.module import MultimodalModule
+
+
+def build(cfg: DictConfig, key: str, **kwargs):
+    """Instantiate `cfg[key]`; a failure names the config key and keeps our own error's sentence."""
+    try:
+        if key == "model":
+            return build_model(cfg.model)
+        return instantiate(cfg[key], **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, InputError):
+            raise cause from None
+        first = str(cause or e).splitlines()[0]
+        raise InputError(f"config key {key} could not be built: {first}") from None
+
+
+def build_all(cfg: DictConfig, group: str) -> list:
+    """Instantiate every entry of a dict of configs (callbacks, loggers); null entries are off."""
+    return [build(cfg[group], name) for name, c in (cfg.get(group) or {}).items() if c is not None]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the configured model on the configured task and data; test if there is a test split."""
+    validate(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    model = build(cfg, "model")
+    if cfg.compile:
+        model.backbone.compile()
+    task = build(cfg, "task")
+    data = build(cfg, "data", tokenizers=dict(model.tokenizers), collate_fn=task.collator(model))
+    module = MultimodalModule(
+        model,
+        {task.name: task},
+        **cfg.optim,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    trainer = build(
+        cfg, "trainer", callbacks=build_all(cfg, "callbacks"), logger=build_all(cfg, "loggers")
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    results = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if "test" in data.splits:
+        for metrics in trainer.test(module, datamodule=data, verbose=False):
+            results.update({k: float(v) for k, v in metrics.items()})
+    if trainer.is_global_zero:
+        print(data.bad_samples.report())
+    return results
