@@ -1,15 +1,16 @@
 """`TextTokenizer`: byte-level BPE (tiktoken) ids and their embedding.
 
 Shapes: S text segments in a batch, L ids in the longest, D width.
-Rule for lone surrogates (str that is not valid UTF-8): tiktoken replaces each with U+FFFD, so
-`decode(encode(s))` equals `s` with lone surrogates replaced by U+FFFD.
+Rule for surrogates (a str that is not valid UTF-8): tiktoken reads the str as UTF-16, so a high
+surrogate followed by a low one becomes the character the pair encodes and every lone surrogate
+becomes U+FFFD; `decode(encode(s))` equals `s` after that replacement, and `s` itself otherwise.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import tiktoken
 import torch
-from multimodal.tokenizers.vocab import ENDOFTEXT, load_encoding
+from multimodal.tokenizers.vocab import ENDOFTEXT, export_vocab, load_encoding
 from torch import Tensor, nn
 
 from multimodal.errors import InputError
@@ -22,7 +23,8 @@ class TextTokenizer(Tokenizer):
 
     Args:
         d_model: output width.
-        vocab: a rank file path or a named vocabulary ("gpt2", "cl100k_base", "o200k_base").
+        vocab: a rank file path, a named vocabulary ("gpt2", "cl100k_base", "o200k_base"), or
+            an inline mapping made by `vocab.export_vocab`.
         encoding: a ready `tiktoken.Encoding` instead of `vocab`.
     """
 
@@ -31,7 +33,7 @@ class TextTokenizer(Tokenizer):
     def __init__(
         self,
         d_model: int,
-        vocab: str | None = None,
+        vocab: str | Mapping | None = None,
         encoding: tiktoken.Encoding | None = None,
     ):
         super().__init__(d_model)
@@ -42,6 +44,10 @@ class TextTokenizer(Tokenizer):
         self.vocab_size = self.encoding.n_vocab
         self.embedding = nn.Embedding(self.vocab_size, d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
+
+    def portable_config(self) -> dict:
+        """The vocabulary inline, so a checkpoint rebuilds this tokenizer with no other file."""
+        return {"vocab": export_vocab(self.encoding)}
 
     # --- ids <-> text ---------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -93,3 +99,8 @@ class TextTokenizer(Tokenizer):
 
     def forward(self, collated: dict[str, Tensor]) -> Tensor:
         return self.embedding(collated["ids"]) + self.modality_embedding  # (S, L, D)
+
+
+def clean_text(text: str) -> str:
+    """What `decode(encode(text))` gives: surrogate pairs joined, lone surrogates as U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
