@@ -21,8 +21,8 @@ def read_checkpoint(path: str | Path) -> dict:
         raise InputError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise InputError(f"checkpoint {path} is not a readable PyTorch checkpoint ({e})") from None
+    except Exception:
+        raise InputError(f"checkpoint {path} is not a readable PyTorch checkpoint file") from None
     if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
         raise InputError(
             f"checkpoint {path} is not a tokenize-anything checkpoint (no stored config or weights)"
