@@ -17,6 +17,8 @@ from multimodal.errors import InputError
 from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
 
+BATCH_CHARS_PER_TEXT = 16_384  # mean text length from which encode_batch uses threads
+
 
 class TextTokenizer(Tokenizer):
     """str -> BPE ids -> embedding + text modality embedding.
@@ -55,7 +57,13 @@ class TextTokenizer(Tokenizer):
         return self.encoding.encode_ordinary(text)
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.encoding.encode_ordinary_batch(list(texts))
+        """`encode` of each text. Short texts go one by one in this thread (tiktoken's thread
+        pool costs more per text than encoding a paragraph); long ones go to that pool."""
+        texts = list(texts)
+        if sum(map(len, texts)) < BATCH_CHARS_PER_TEXT * len(texts):
+            encode = self.encoding.encode_ordinary
+            return [encode(t) for t in texts]
+        return self.encoding.encode_ordinary_batch(texts)
 
     def decode(self, ids: Sequence[int] | Tensor) -> str:
         if isinstance(ids, Tensor):
