@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from multimodal.batch import collate
+from multimodal.errors import InputError
+from multimodal.segment import Segment
+from multimodal.tokenizers.text import TextTokenizer
+
+
+@pytest.fixture
+def tokenizers(byte_encoding):
+    return {"text": TextTokenizer(8, encoding=byte_encoding)}
+
+
+def seg(*ids):
+    return Segment("text", torch.tensor(ids))
+
+
+def test_right_padding(tokenizers):
+    batch = collate([[seg(1, 2, 3)], [seg(4), seg(5)]], tokenizers)
+    assert batch.shape == (2, 3)
+    assert batch.padding.tolist() == [[False, False, False], [False, False, True]]
+    assert batch.positions.tolist() == [[0, 1, 2], [0, 1, 0]]
+    assert batch.modality_ids.tolist() == [[0, 0, 0], [0, 0, -1]]
+    # three text segments; the second sample's two segments follow each other
+    assert batch.slots["text"].tolist() == [[0, 1, 2], [3, -1, -1], [4, -1, -1]]
+    assert batch.gather("text", batch.inputs["text"]["ids"]).tolist() == [[1, 2, 3], [4, 5, -100]]
+
+
+def test_left_padding(tokenizers):
+    batch = collate([[seg(1, 2, 3)], [seg(4)]], tokenizers, pad_side="left", prefix_lens=[0, 1])
+    assert batch.padding.tolist() == [[False, False, False], [True, True, False]]
+    assert batch.positions.tolist() == [[0, 1, 2], [0, 0, 0]]
+    assert batch.gather("text", batch.inputs["text"]["ids"]).tolist() == [
+        [1, 2, 3],
+        [-100, -100, 4],
+    ]
+    assert batch.prefix_len.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "samples, match",
+    [
+        ([], "batch is empty"),
+        ([[seg(1)], []], "sample 1 has no segments"),
+        ([[Segment("smell", torch.zeros(3))]], "sample 0 has a 'smell' segment"),
+        ([[seg(*range(9))]], "sample 0 is 9 tokens long; the model's context is 8"),
+    ],
+)
+def test_bad_batches(tokenizers, samples, match):
+    with pytest.raises(InputError, match=match):
+        collate(samples, tokenizers, max_len=8)

@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from multimodal.errors import InputError
+from multimodal.generation import generate, sample_next
+from multimodal.segment import Segment
+
+PROMPTS = ["To be, or not to be, that", "Or", "The slings and arrows of"]
+
+
+def prompts(model):
+    text = model.tokenizer("text")
+    return [[text.prepare(p)] for p in PROMPTS]
+
+
+@pytest.mark.parametrize("mask", ["causal", "prefix"])
+@pytest.mark.parametrize(
+    "options", [{"temperature": 0}, {"temperature": 1.0, "top_k": 20, "seed": 3}]
+)
+def test_cached_equals_uncached(tiny_lm, mask, options):
+    samples = prompts(tiny_lm)
+    kw = dict(max_new_tokens=24, mask=mask, prefix_lens=[4, 1, 2] if mask == "prefix" else None)
+    cached = generate(tiny_lm, samples, use_cache=True, **kw, **options)
+    uncached = generate(tiny_lm, samples, use_cache=False, **kw, **options)
+    assert cached == uncached
+    assert [len(c) for c in cached] == [24, 24, 24]
+
+
+def test_batch_of_different_lengths_equals_one_by_one(tiny_lm):
+    samples = prompts(tiny_lm)
+    together = generate(tiny_lm, samples, max_new_tokens=16, temperature=0)
+    alone = [generate(tiny_lm, [s], max_new_tokens=16, temperature=0)[0] for s in samples]
+    assert together == alone
+
+
+def test_stop_tokens_end_a_sample(tiny_lm):
+    samples = prompts(tiny_lm)[:1]
+    free = generate(tiny_lm, samples, max_new_tokens=10, temperature=0)[0]
+    stopped = generate(tiny_lm, samples, max_new_tokens=10, temperature=0, stop_tokens=[free[3]])
+    assert stopped[0] == free[: free.index(free[3])]
+
+
+def test_seed_repeats_and_varies(tiny_lm):
+    samples = prompts(tiny_lm)
+    a = generate(tiny_lm, samples, max_new_tokens=12, seed=1)
+    assert a == generate(tiny_lm, samples, max_new_tokens=12, seed=1)
+    assert a != generate(tiny_lm, samples, max_new_tokens=12, seed=2)
+
+
+def test_top_k_one_is_greedy_and_top_p_keeps_the_head():
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0]])
+    assert sample_next(logits, 1.0, top_k=1).item() == 1
+    g = torch.Generator().manual_seed(0)
+    draws = {sample_next(logits, 1.0, top_p=0.5, generator=g).item() for _ in range(50)}
+    assert draws == {1}  # p(1) = 0.64 covers top_p = 0.5 alone
+
+
+def test_prompt_longer_than_context(tiny_lm):
+    text = tiny_lm.tokenizer("text")
+    long = [[Segment("text", torch.full((120,), 65))]]
+    with pytest.raises(InputError, match="exceeds the model's context of 128 tokens"):
+        generate(tiny_lm, long, max_new_tokens=20)
+    with pytest.raises(InputError, match="sample 0 is 200 tokens long"):
+        generate(tiny_lm, [[text.prepare("a" * 200)]], max_new_tokens=1)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"temperature": -1}, "temperature"),
+        ({"top_k": 0}, "top_k"),
+        ({"top_p": 1.5}, "top_p"),
+    ],
+)
+def test_bad_options(tiny_lm, options, match):
+    with pytest.raises(InputError, match=match):
+        generate(tiny_lm, prompts(tiny_lm), **options)

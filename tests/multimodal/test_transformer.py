@@ -1,0 +1,52 @@
+import torch
+
+from multimodal.rotary import Rotary, apply_rotary
+from multimodal.transformer import Transformer, count_parameters
+
+
+def test_shapes_and_backward():
+    net = Transformer(d_model=32, n_layers=2, n_heads=4)
+    x = torch.randn(3, 7, 32, requires_grad=True)
+    pos = torch.arange(7).expand(3, 7)
+    y = net(x, pos, is_causal=True)
+    assert y.shape == (3, 7, 32)
+    y.sum().backward()
+    assert x.grad is not None and all(p.grad is not None for p in net.parameters())
+
+
+def test_causal_output_ignores_the_future():
+    torch.manual_seed(0)
+    net = Transformer(32, 2, 4).eval()
+    x = torch.randn(1, 8, 32)
+    pos = torch.arange(8)[None]
+    full = net(x, pos, is_causal=True)
+    changed = x.clone()
+    changed[:, 5:] = torch.randn(1, 3, 32)
+    assert torch.allclose(net(changed, pos, is_causal=True)[:, :5], full[:, :5], atol=1e-5)
+
+
+def test_rotary_depends_only_on_relative_position():
+    torch.manual_seed(0)
+    net = Transformer(32, 2, 4).eval()
+    x = torch.randn(2, 6, 32)
+    pos = torch.arange(6).expand(2, 6)
+    assert torch.allclose(net(x, pos, is_causal=True), net(x, pos + 17, is_causal=True), atol=1e-4)
+
+
+def test_rotary_formula():
+    rot = Rotary(head_dim=4, base=10000.0)
+    cos, sin = rot(torch.tensor([[3]]))
+    q = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 1, 4)
+    out = apply_rotary(q, cos, sin).flatten()
+    theta = torch.tensor([3.0, 3.0 / 100.0])  # pos * base ** (-2i / hd)
+    x1, x2 = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])
+    expected = torch.cat([x1 * theta.cos() - x2 * theta.sin(), x2 * theta.cos() + x1 * theta.sin()])
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_parameter_count_of_tiny_preset():
+    # 4 blocks of (qkv + proj + fc + proj + 2 norms) + final norm, width 128
+    per_block = (
+        (128 * 384 + 384) + (128 * 128 + 128) + (128 * 512 + 512) + (512 * 128 + 128) + 4 * 128
+    )
+    assert count_parameters(Transformer(128, 4, 4)) == 4 * per_block + 2 * 128
