@@ -191,7 +191,11 @@ def with_specials(ranks: dict[bytes, int], official_eot: int | None = None) -> d
 def make_encoding(
     name: str, pattern: str, ranks: dict[bytes, int], specials: dict[str, int], source: str
 ) -> tiktoken.Encoding:
-    """A `tiktoken.Encoding`, with a bad pattern reported as `InputError`."""
+    """A `tiktoken.Encoding`, with a bad pattern or clashing special ids as `InputError`."""
+    ordinary = set(ranks.values())
+    clash = sorted(k for k, v in specials.items() if v in ordinary)
+    if clash or len(set(specials.values())) != len(specials):
+        raise InputError(f"{source} gives special tokens ids that are already taken: {clash}")
     try:
         return tiktoken.Encoding(
             name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials
