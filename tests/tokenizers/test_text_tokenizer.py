@@ -1,0 +1,154 @@
+"""TextTokenizer: ids, special tokens, the Tokenizer protocol, bad input, round trips."""
+
+import pickle
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from multimodal.errors import InputError
+from multimodal.segment import Segment
+from multimodal.tokenizers.text import BATCH_CHARS_PER_TEXT, TextTokenizer, clean_text
+from multimodal.tokenizers.vocab import SPECIAL_TOKENS, export_vocab
+
+
+@pytest.fixture(scope="module")
+def gpt2() -> TextTokenizer:
+    torch.manual_seed(0)
+    return TextTokenizer(d_model=16, vocab="gpt2")
+
+
+def test_encode_decode_known_ids(gpt2):
+    assert gpt2.encode("hello world") == [31373, 995]
+    assert gpt2.decode([31373, 995]) == "hello world"
+    assert gpt2.decode(torch.tensor([31373, 995])) == "hello world"
+    assert gpt2.encode("") == []
+
+
+def test_special_token_text_is_encoded_as_ordinary_text(gpt2):
+    ids = gpt2.encode("<|endoftext|>")
+    assert gpt2.eot not in ids and len(ids) > 1
+    assert gpt2.decode(ids) == "<|endoftext|>"
+
+
+def test_encode_batch_equals_encode_for_short_and_long_texts(gpt2):
+    short = ["To be, or not to be", "", "that is the question", "naïve 🙂"]
+    long = ["word " * (BATCH_CHARS_PER_TEXT // 4), "other " * (BATCH_CHARS_PER_TEXT // 5)]
+    for texts in (short, long, short + long):
+        assert gpt2.encode_batch(texts) == [gpt2.encode(t) for t in texts]
+    assert gpt2.encode_batch(iter(short)) == [gpt2.encode(t) for t in short]
+
+
+def test_special_tokens_are_present_distinct_and_decode_to_their_names(gpt2):
+    ids = [gpt2.special(name) for name in SPECIAL_TOKENS]
+    assert len(set(ids)) == len(SPECIAL_TOKENS)
+    assert gpt2.eot == 50256
+    assert all(0 <= i < gpt2.vocab_size for i in ids)
+    assert gpt2.decode(ids) == "".join(SPECIAL_TOKENS)
+    with pytest.raises(InputError, match="'<\\|nope\\|>' is unknown"):
+        gpt2.special("<|nope|>")
+
+
+def test_vocab_size_covers_ranks_and_specials(gpt2, byte_encoding):
+    assert gpt2.vocab_size == 50261 == gpt2.embedding.num_embeddings
+    tok = TextTokenizer(8, encoding=byte_encoding)
+    assert tok.vocab_size == len(byte_encoding._mergeable_ranks) + len(SPECIAL_TOKENS)
+
+
+def test_prepare_str_and_ids(gpt2):
+    seg = gpt2.prepare("hello world")
+    assert isinstance(seg, Segment) and seg.modality == "text"
+    assert seg.data.dtype == torch.long and seg.data.tolist() == [31373, 995]
+    assert gpt2.num_tokens(seg) == 2
+    assert gpt2.prepare([31373, 995]).data.tolist() == [31373, 995]
+    assert gpt2.prepare(torch.tensor([[1, 2], [3, 4]])).data.tolist() == [1, 2, 3, 4]
+    assert gpt2.prepare([gpt2.vocab_size - 1]).data.tolist() == [gpt2.vocab_size - 1]
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("", "text input is empty"),
+        ([], "has no token ids"),
+        ([5, 50261], r"must lie in \[0, 50261\)"),
+        ([-1], r"must lie in \[0, 50261\)"),
+    ],
+)
+def test_prepare_refuses_bad_input(gpt2, raw, message):
+    with pytest.raises(InputError, match=message):
+        gpt2.prepare(raw)
+
+
+def test_collate_and_forward_shapes_and_values(gpt2):
+    segs = [gpt2.prepare("To be, or not to be"), gpt2.prepare("hello")]
+    collated = gpt2.collate(segs)
+    S, L = 2, gpt2.num_tokens(segs[0])
+    assert collated["ids"].shape == (S, L)
+    assert collated["ids"][1, 1:].eq(0).all()  # right padding
+    out = gpt2(collated)
+    assert out.shape == (S, L, 16)
+    expected = gpt2.embedding.weight[segs[1].data[0]] + gpt2.modality_embedding
+    torch.testing.assert_close(out[1, 0], expected)
+
+
+def test_constructor_needs_exactly_one_source(byte_encoding):
+    with pytest.raises(InputError, match="exactly one"):
+        TextTokenizer(8)
+    with pytest.raises(InputError, match="exactly one"):
+        TextTokenizer(8, vocab="gpt2", encoding=byte_encoding)
+
+
+def test_bad_vocabularies_are_refused(tmp_path):
+    with pytest.raises(InputError, match="neither a rank file nor one of"):
+        TextTokenizer(8, vocab="gpt-17")
+    with pytest.raises(InputError, match="does not exist"):
+        TextTokenizer(8, vocab=str(tmp_path / "missing.tiktoken"))
+    garbled = tmp_path / "garbled.tiktoken"
+    garbled.write_text("this is not a rank file\n")
+    with pytest.raises(InputError, match=f"{garbled} line 1"):
+        TextTokenizer(8, vocab=str(garbled))
+
+
+def test_inline_vocabulary_gives_the_same_ids(rank_file):
+    from_file = TextTokenizer(8, vocab=str(rank_file))
+    inline = from_file.portable_config()["vocab"]
+    from_dict = TextTokenizer(8, vocab=inline)
+    text = "To be, or not to be, that is the question 🙂"
+    assert from_dict.encode(text) == from_file.encode(text)
+    assert from_dict.vocab_size == from_file.vocab_size
+    assert [from_dict.special(n) for n in SPECIAL_TOKENS] == [
+        from_file.special(n) for n in SPECIAL_TOKENS
+    ]
+    assert export_vocab(from_dict.encoding) == inline
+
+
+def test_tokenizer_pickles_for_dataloader_workers(rank_file):
+    tok = TextTokenizer(8, vocab=str(rank_file))
+    copy = pickle.loads(pickle.dumps(tok))
+    assert copy.prepare("the tea").data.tolist() == tok.prepare("the tea").data.tolist()
+
+
+SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text())
+def test_round_trip_any_unicode(gpt2, text):
+    assert gpt2.decode(gpt2.encode(text)) == text
+    assert gpt2.decode(gpt2.encode_batch([text, text])[1]) == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet=st.one_of(st.characters(), SURROGATES), max_size=40))
+def test_round_trip_with_surrogates_follows_the_stated_rule(gpt2, text):
+    assert gpt2.decode(gpt2.encode(text)) == clean_text(text)
+
+
+def test_surrogate_rule_explicitly(gpt2):
+    assert gpt2.decode(gpt2.encode("\ud800")) == "\ufffd"  # lone high surrogate
+    assert gpt2.decode(gpt2.encode("a\udc00b")) == "a\ufffdb"  # lone low surrogate
+    assert gpt2.decode(gpt2.encode("x\ude00\ud83dy")) == "x\ufffd\ufffdy"  # low before high
+    assert gpt2.decode(gpt2.encode("\ud83d\ude00")) == "\U0001f600"  # a pair is its character
+    assert gpt2.encode("\ud800") == gpt2.encode("\ufffd")
+    assert clean_text("ok \U0001f600") == "ok \U0001f600"
