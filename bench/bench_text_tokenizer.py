@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 from common import measure, record
+
 from multimodal.tokenizers.text import TextTokenizer
 from multimodal.tokenizers.vocab import load_encoding
 

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import regex
-from multimodal.tokenizers.vocab import GPT4_PATTERN
 from tqdm import tqdm
 
 from multimodal.errors import InputError
+from multimodal.tokenizers.vocab import GPT4_PATTERN
 
 Pair = tuple[int, int]
 

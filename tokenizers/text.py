@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 
 import tiktoken
 import torch
-from multimodal.tokenizers.vocab import ENDOFTEXT, export_vocab, load_encoding
 from torch import Tensor, nn
 
 from multimodal.errors import InputError
 from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizers.vocab import ENDOFTEXT, export_vocab, load_encoding
 
 BATCH_CHARS_PER_TEXT = 16_384  # mean text length from which encode_batch uses threads
 
