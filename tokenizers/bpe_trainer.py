@@ -26,10 +26,15 @@ Pair = tuple[int, int]
 
 
 def count_chunks(texts: Iterable[str], pattern: str = GPT4_PATTERN) -> Counter:
-    """Distinct pre-split chunks of all `texts` with their counts."""
+    """Distinct pre-split chunks of all `texts` with their counts. Surrogates are read as
+    tiktoken reads them when encoding (pairs joined, lone ones as U+FFFD)."""
     split = regex.compile(pattern)
     counts: Counter = Counter()
     for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         counts.update(split.findall(text))
     return counts
 

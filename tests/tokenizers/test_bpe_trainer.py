@@ -19,7 +19,13 @@ from multimodal.tokenizers.bpe_trainer import (
     train_bpe,
     train_files,
 )
-from multimodal.tokenizers.vocab import GPT4_PATTERN, load_encoding, read_ranks, write_ranks
+from multimodal.tokenizers.vocab import (
+    GPT4_PATTERN,
+    load_encoding,
+    ranks_text,
+    read_ranks,
+    write_ranks,
+)
 
 
 def naive_merges(texts: list[str], vocab_size: int) -> list[tuple[bytes, bytes]] | None:
@@ -124,6 +130,13 @@ def test_trained_vocabulary_round_trips_any_text(trained, text):
 def test_training_is_deterministic(trained):
     text, ranks, _ = trained
     assert train_bpe([text], 600, progress=False) == ranks
+
+
+def test_surrogates_are_trained_as_tiktoken_encodes_them():
+    ranks = train_bpe(["x\ud800 x\ud800 x\ufffd"], 259, progress=False)
+    assert "\ufffd".encode() in ranks  # the lone surrogates were counted as U+FFFD
+    enc = load_encoding({"name": "t", "pattern": GPT4_PATTERN, "ranks": ranks_text(ranks)})
+    assert enc.encode_ordinary("\ud800") == [ranks["\ufffd".encode()]]
 
 
 def test_files_and_folders(tmp_path):
