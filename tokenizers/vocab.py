@@ -118,6 +118,8 @@ def parse_ranks(text: str | bytes, source: str) -> dict[bytes, int]:
         raise InputError(f"{source} holds no tokens")
     if len(set(ranks.values())) != len(ranks) or n_lines(text) != len(ranks):
         raise InputError(f"{source} repeats a token or a rank; expected each exactly once")
+    if min(ranks.values()) < 0 or max(ranks.values()) >= 2**32:
+        raise InputError(f"{source} has a rank outside [0, 2**32); expected token ids")
     missing = [b for b in range(256) if bytes([b]) not in ranks]
     if missing:
         raise InputError(

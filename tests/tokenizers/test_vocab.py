@@ -150,6 +150,7 @@ def test_rank_file_round_trip_plain_and_gzipped(tmp_path):
         ("YQ== 0\nYQ== 1\n", "repeats a token or a rank"),
         ("YQ== 0\nYg== 0\n", "repeats a token or a rank"),
         ("YQ== 0\nYg== 1\n", "lacks 254 of the 256 single-byte tokens"),
+        ("YQ== -1\n", "has a rank outside [0, 2**32)"),
     ],
 )
 def test_garbled_rank_files_are_refused(tmp_path, text, message):
