@@ -4,8 +4,10 @@ import pickle
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from omegaconf import DictConfig, OmegaConf
 
 from multimodal.errors import InputError
 from multimodal.segment import Segment
@@ -121,6 +123,17 @@ def test_inline_vocabulary_gives_the_same_ids(rank_file):
         from_file.special(n) for n in SPECIAL_TOKENS
     ]
     assert export_vocab(from_dict.encoding) == inline
+
+
+def test_inline_vocabulary_through_hydra_instantiate(rank_file):
+    """Hydra hands the stored vocabulary over as a DictConfig; it must rebuild the same ids."""
+    from_file = TextTokenizer(8, vocab=str(rank_file))
+    target = {"_target_": "multimodal.tokenizers.text.TextTokenizer", "d_model": 8}
+    rebuilt = instantiate(OmegaConf.create({**target, **from_file.portable_config()}))
+    assert isinstance(rebuilt.vocab, DictConfig)
+    text = "the tea is hot; to be 🙂"
+    assert rebuilt.encode(text) == from_file.encode(text)
+    assert rebuilt.eot == from_file.eot and rebuilt.vocab_size == from_file.vocab_size
 
 
 def test_tokenizer_pickles_for_dataloader_workers(rank_file):
