@@ -15,15 +15,15 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-from multimodal.tokenizers.image_io import load_image
-from multimodal.tokenizers.patch_embed import PatchEmbed, patchify
-from multimodal.tokenizers.pos_embed_2d import make_pos_embed
 from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
 from multimodal.errors import InputError
 from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizers.image_io import load_image
+from multimodal.tokenizers.patch_embed import PatchEmbed, patchify
+from multimodal.tokenizers.pos_embed_2d import make_pos_embed
 
 PIL_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb warning limit
 

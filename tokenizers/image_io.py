@@ -100,13 +100,20 @@ def _read_file(path: Path, max_pixels: int | None, name: str) -> Tensor:
         pil.load()
         return _from_pil(pil)
     except (RuntimeError, OSError, ValueError, SyntaxError) as e:
-        if pil is None:
+        if pil is None and not _looks_like_image(data):
             raise InputError(
                 f"{name} is not a readable image; expected PNG, JPEG, GIF, WebP or "
                 "another format Pillow reads"
             ) from None
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InputError(f"{name} is truncated or corrupt ({reason})") from None
+
+
+def _looks_like_image(data: bytes) -> bool:
+    """True if the bytes start like a PNG, JPEG, GIF or WebP file."""
+    return data.startswith((PNG_SIGNATURE, b"\xff\xd8\xff", b"GIF87a", b"GIF89a")) or (
+        data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    )
 
 
 def _mode(pil: Image.Image | None) -> ImageReadMode:
