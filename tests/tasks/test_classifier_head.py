@@ -1,0 +1,80 @@
+"""Classifier head: pooling over the right tokens, and its configuration errors."""
+
+import pytest
+import torch
+
+from multimodal.errors import InputError
+from multimodal.model import MultimodalModel
+from multimodal.tasks.classifier_head import ClassifierHead
+from multimodal.tokenizers.image import ImageTokenizer
+from multimodal.tokenizers.text import TextTokenizer
+from multimodal.transformer import Transformer
+
+D = 16
+
+
+def model_with(byte_encoding, class_token=True, pooling="cls"):
+    torch.manual_seed(0)
+    return MultimodalModel(
+        {
+            "text": TextTokenizer(D, encoding=byte_encoding),
+            "image": ImageTokenizer(D, patch_size=2, channels=1, class_token=class_token),
+        },
+        Transformer(D, 1, 2),
+        {"classifier": ClassifierHead(D, 3, pooling=pooling)},
+    ).eval()
+
+
+def test_cls_pooling_reads_the_class_token_of_each_sample(byte_encoding):
+    model = model_with(byte_encoding)
+    text, image = model.tokenizer("text"), model.tokenizer("image")
+    samples = [
+        [image.prepare(torch.rand(4, 4))],  # class token at column 0
+        [text.prepare("look:"), image.prepare(torch.rand(2, 6))],  # after 5 text tokens
+    ]
+    batch = model.collate(samples)
+    hidden = torch.randn(*batch.shape, D)
+    pooled = model.head("classifier").pool(hidden, batch)
+    assert torch.equal(pooled[0], hidden[0, 0])
+    assert torch.equal(pooled[1], hidden[1, 5])
+
+
+def test_mean_pooling_ignores_padding(byte_encoding):
+    model = model_with(byte_encoding, pooling="mean")
+    image = model.tokenizer("image")
+    batch = model.collate([[image.prepare(torch.rand(2, 2))], [image.prepare(torch.rand(4, 6))]])
+    assert batch.padding[0].sum() == 7 - 2  # 1 + 1 tokens against 1 + 6
+    hidden = torch.randn(*batch.shape, D)
+    head = model.head("classifier")
+    pooled = head.pool(hidden, batch)
+    torch.testing.assert_close(pooled[0], hidden[0, :2].mean(0))
+    torch.testing.assert_close(pooled[1], hidden[1].mean(0))
+    torch.testing.assert_close(head(hidden, batch), head.fc(pooled))
+
+
+def test_head_starts_uniform_and_has_labels():
+    head = ClassifierHead(D, labels=["cat", "dog"])
+    assert head.num_classes == 2 and head.label(1) == "dog"
+    assert ClassifierHead(D, 3).label(2) == "2"
+    assert torch.equal(head.fc(torch.randn(4, D)), torch.zeros(4, 2))
+
+
+def test_cls_pooling_without_an_image_segment_names_the_sample(byte_encoding):
+    model = model_with(byte_encoding)
+    text, image = model.tokenizer("text"), model.tokenizer("image")
+    batch = model.collate([[image.prepare(torch.rand(2, 2))], [text.prepare("no picture")]])
+    with pytest.raises(InputError, match="sample 1 has no 'image' segment"):
+        model.head("classifier").pool(torch.randn(*batch.shape, D), batch)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_classes": 3, "pooling": "max"}, "pooling 'max' is unknown"),
+        ({}, "needs 'num_classes' or 'labels'"),
+        ({"num_classes": 3, "labels": ["a", "b"]}, "num_classes=3 but 2 labels"),
+    ],
+)
+def test_bad_head_config(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        ClassifierHead(D, **kwargs)
