@@ -1,0 +1,50 @@
+"""Log-mel features as Whisper computes them, built from torchaudio's `MelSpectrogram`.
+
+Defaults are Whisper's: 16 kHz, 80 mels, n_fft 400 (25 ms window), hop 160 (10 ms), Hann
+window, centered frames with reflect padding, power spectrum, Slaney mel filterbank (librosa's,
+which Whisper ships), the last frame dropped, then log10 clamped at 1e-10, floored at 8 below
+the clip's maximum and scaled as `(x + 4) / 4`. A clip of N samples gives N // hop frames.
+
+Shapes: N samples, M mels, F frames.
+"""
+
+import torch
+import torchaudio
+from torch import Tensor
+
+
+class LogMel:
+    """Waveform (N,) or (..., N) at `sample_rate` -> log-mel (M, F) or (..., M, F).
+
+    A plain object, not an `nn.Module`: it holds no parameters and stays on the CPU, where
+    `prepare()` runs, whatever device the model moves to.
+    """
+
+    def __init__(
+        self, sample_rate: int = 16000, n_mels: int = 80, n_fft: int = 400, hop_length: int = 160
+    ):
+        self.sample_rate, self.n_mels, self.n_fft, self.hop_length = (
+            sample_rate,
+            n_mels,
+            n_fft,
+            hop_length,
+        )
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            n_mels=n_mels,
+            power=2.0,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+
+    def num_frames(self, num_samples: int) -> int:
+        return num_samples // self.hop_length
+
+    @torch.no_grad()
+    def __call__(self, wave: Tensor) -> Tensor:
+        mel = self.mel(wave)[..., :-1]  # (..., M, F): Whisper drops the last centered frame
+        log = mel.clamp_(min=1e-10).log10_()
+        floor = log.amax(dim=(-2, -1), keepdim=True) - 8.0
+        return torch.maximum(log, floor).add_(4.0).div_(4.0)
