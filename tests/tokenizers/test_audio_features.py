@@ -25,6 +25,7 @@ def whisper_audio():
             return None
         package = types.ModuleType("whisper")
         package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec  # so find_spec("whisper") still answers elsewhere
         sys.modules["whisper"] = package
     import whisper.audio
 
