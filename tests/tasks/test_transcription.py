@@ -1,0 +1,176 @@
+"""Transcription task: AR and CTC batches, targets on the transcript only, learning, decoding."""
+
+import numpy as np
+import pytest
+import tiktoken
+import torch
+
+from multimodal.data.prepare_speech import word_ranks
+from multimodal.errors import InputError
+from multimodal.example import Example
+from multimodal.model import MultimodalModel
+from multimodal.segment import Segment
+from multimodal.tasks.ctc_head import CTCHead
+from multimodal.tasks.lm_head import LMHead
+from multimodal.tasks.transcribe_ar import decode_ar
+from multimodal.tasks.transcription import Transcription, audio_segments, transcribe
+from multimodal.tokenizers.audio import AudioTokenizer
+from multimodal.tokenizers.text import TextTokenizer
+from multimodal.tokenizers.vocab import GPT4_PATTERN, with_specials
+from multimodal.transformer import Transformer
+
+CHARS = " abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These models are tiny: one thread is fastest, and fair to a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TONES = {"one": 300.0, "two": 700.0, "three": 1500.0}  # a "word" is a tone of its own pitch
+
+
+def words_encoding() -> tiktoken.Encoding:
+    ranks = word_ranks()
+    return tiktoken.Encoding(
+        name="words",
+        pat_str=GPT4_PATTERN,
+        mergeable_ranks=ranks,
+        special_tokens=with_specials(ranks),
+    )
+
+
+def say(text: str, rate=16000) -> tuple[np.ndarray, int]:
+    """A clip: each word a 0.12 s tone, words 0.04 s apart."""
+    parts = []
+    for word in text.split():
+        t = np.arange(int(0.12 * rate)) / rate
+        parts += [0.4 * np.sin(2 * np.pi * TONES[word] * t), np.zeros(int(0.04 * rate))]
+    return np.concatenate(parts).astype(np.float32), rate
+
+
+def make_model(seed=0) -> MultimodalModel:
+    torch.manual_seed(seed)
+    d = 32
+    return MultimodalModel(
+        {
+            "audio": AudioTokenizer(d, max_seconds=2.0),
+            "text": TextTokenizer(d, encoding=words_encoding()),
+        },
+        Transformer(d, n_layers=2, n_heads=4),
+        {"lm": LMHead(), "ctc": CTCHead(d, CHARS)},
+        context_length=128,
+    )
+
+
+TRANSCRIPTS = ["one two", "three", "two two one", "three one"]
+
+
+def examples(model, texts=TRANSCRIPTS) -> list[Example]:
+    audio = model.tokenizer("audio")
+    return [
+        Example([audio.prepare(say(t))], target=t, meta={"source": f"clip{i}.wav"})
+        for i, t in enumerate(texts)
+    ]
+
+
+def batch_for(task, model, exs):
+    return task.collator(model)(exs)
+
+
+def test_ar_batch_is_audio_prefix_then_transcript_with_targets_on_the_transcript_only():
+    model = make_model()
+    task = Transcription(head="ar")
+    exs = examples(model)
+    batch = batch_for(task, model, exs)
+    text, audio = model.tokenizer("text"), model.tokenizer("audio")
+    targets = batch.targets["transcribe"]
+    for b, ex in enumerate(exs):
+        n = audio.num_tokens(ex.segments[0])
+        assert batch.prefix_len[b] == n + 2  # <|begin_audio|>, audio, <|end_audio|>
+        ids = text.encode(" " + ex.target) + [text.eot]
+        where = (targets[b] != -100).nonzero().flatten()
+        assert where.tolist() == list(range(n + 1, n + 1 + len(ids)))  # from <|end_audio|> on
+        assert targets[b, where].tolist() == ids
+    assert task.mask == "prefix" and task.head == "lm"
+
+
+def test_ctc_batch_is_audio_alone_with_character_targets():
+    model = make_model()
+    task = Transcription(head="ctc", vocab=CHARS)
+    batch = batch_for(task, model, examples(model))
+    assert set(batch.inputs) == {"audio"} and batch.prefix_len.tolist() == [0, 0, 0, 0]
+    first = batch.targets["transcribe"][0]
+    assert CTCHead(8, CHARS).vocab.decode(first[first != -100].tolist()) == "one two"
+    assert task.mask == "bidirectional" and task.head == "ctc"
+
+
+def test_audio_comes_back_out_of_a_batch_unchanged():
+    model = make_model()
+    exs = examples(model)
+    batch = batch_for(Transcription(head="ar"), model, exs)
+    for seg, ex in zip(audio_segments(batch), exs):
+        assert torch.equal(seg.data, ex.segments[0].data)
+
+
+def train_steps(head: str, steps: int) -> tuple[MultimodalModel, Transcription, list[float]]:
+    model = make_model()
+    task = Transcription(head=head, vocab=CHARS)
+    batch = batch_for(task, model, examples(model))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    losses = []
+    model.train()
+    for _ in range(steps):
+        loss = task.step(model, batch, "train")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return model.eval(), task, losses
+
+
+@pytest.mark.parametrize("head, steps", [("ar", 80), ("ctc", 60)])
+def test_a_few_steps_learn_to_transcribe(head, steps):
+    model, task, losses = train_steps(head, steps)
+    assert losses[-1] < 0.1 * losses[0]
+    clips = [say(t) for t in TRANSCRIPTS]
+    assert transcribe(model, clips, head=head) == TRANSCRIPTS
+    # the validation step decodes the same and scores it
+    exs = examples(model)
+    task.step(model, batch_for(task, model, exs), "val")
+    scores = task.metrics["val"].compute()
+    assert scores["transcribe/val_wer"] == 0 and scores["transcribe/val_cer"] == 0
+
+
+def test_ar_decoding_with_and_without_the_cache_agree_and_sampling_is_seeded():
+    model, _, _ = train_steps("ar", 80)
+    audio = [model.tokenizer("audio").prepare(say(t)) for t in TRANSCRIPTS]
+    assert decode_ar(model, audio, use_cache=True) == decode_ar(model, audio, use_cache=False)
+    a = decode_ar(model, audio, temperature=1.5, top_k=5, seed=3)
+    b = decode_ar(model, audio, temperature=1.5, top_k=5, seed=3)
+    assert a == b
+
+
+def test_task_and_input_errors_are_named():
+    with pytest.raises(InputError, match="transcription head 'rnnt' is unknown"):
+        Transcription(head="rnnt")
+    with pytest.raises(InputError, match="task.head=ctc needs a character vocabulary"):
+        Transcription(head="ctc")
+    model = make_model()
+    ar, ctc = Transcription(head="ar"), Transcription(head="ctc", vocab=CHARS)
+    seg = model.tokenizer("audio").prepare(say("one"))
+    with pytest.raises(InputError, match="transcription clip9.wav has no transcript text"):
+        batch_for(ar, model, [Example([seg], target="  ", meta={"source": "clip9.wav"})])
+    with pytest.raises(InputError, match="transcription sample 0 has 0 audio segments"):
+        batch_for(ar, model, [Example([Segment("text", torch.tensor([1]))], target="one")])
+    with pytest.raises(InputError, match=r"transcript of clip3.wav has characters \['7'\] outside"):
+        batch_for(ctc, model, [Example([seg], target="one 7", meta={"source": "clip3.wav"})])
+    with pytest.raises(InputError, match="transcript of sample 0 needs 29 CTC steps but its audio"):
+        batch_for(ctc, model, [Example([seg], target="one two three one two three")])
+    no_text = MultimodalModel({"audio": model.tokenizer("audio")}, model.backbone)
+    with pytest.raises(InputError, match="head 'ar' needs a 'text' tokenizer"):
+        batch_for(ar, no_text, [Example([seg], target="one")])
