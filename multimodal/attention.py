@@ -25,15 +25,17 @@ class Attention(nn.Module):
     def forward(
         self,
         x: Tensor,
-        rope: tuple[Tensor, Tensor],
+        rotations: Tensor,
         mask: Tensor | None = None,
         is_causal: bool = False,
         cache: KVCache | None = None,
         layer: int = 0,
     ) -> Tensor:
         B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
-        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)  # (B, H, T, hd)
+        qkv = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads)  # (B, T, 3, H, hd)
+        qk = apply_rotary(qkv[:, :, :2], rotations)  # q and k rotated together
+        q, k = qk.transpose(1, 3).unbind(2)  # (B, H, T, hd) each
+        v = qkv[:, :, 2].transpose(1, 2)  # (B, H, T, hd)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, Tk, hd)
         y = F.scaled_dot_product_attention(

@@ -14,16 +14,16 @@ class Block(nn.Module):
         self.attn = Attention(d_model, n_heads, dropout, bias)
         self.norm2 = nn.LayerNorm(d_model, bias=bias)
         self.mlp = MLP(d_model, mlp_ratio, dropout, bias)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(
         self,
         x: Tensor,
-        rope: tuple[Tensor, Tensor],
+        rotations: Tensor,
         mask: Tensor | None = None,
         is_causal: bool = False,
         cache: KVCache | None = None,
         layer: int = 0,
     ) -> Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), rope, mask, is_causal, cache, layer))
+        x = x + self.drop(self.attn(self.norm1(x), rotations, mask, is_causal, cache, layer))
         return x + self.mlp(self.norm2(x))

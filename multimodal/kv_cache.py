@@ -12,12 +12,12 @@ from multimodal.errors import InputError
 
 
 class KVCache:
-    """Per-layer keys/values, (layers, B, H, max_len, hd), plus key positions and padding (B, max_len)."""
+    """Keys/values per layer, each (B, H, max_len, hd), plus key positions and padding (B, max_len)."""
 
     def __init__(self, n_layers, batch_size, n_heads, head_dim, max_len, dtype, device):
-        shape = (n_layers, batch_size, n_heads, max_len, head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        shape = (batch_size, n_heads, max_len, head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
         self.positions = torch.zeros(batch_size, max_len, dtype=torch.long, device=device)
         self.padding = torch.ones(batch_size, max_len, dtype=torch.bool, device=device)
         self.max_len = max_len
@@ -35,7 +35,7 @@ class KVCache:
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store this layer's new (B, H, T, hd) keys/values; return all of them (B, H, length, hd)."""
-        start = self.length - k.shape[2]
-        self.k[layer, :, :, start : self.length] = k
-        self.v[layer, :, :, start : self.length] = v
-        return self.k[layer, :, :, : self.length], self.v[layer, :, :, : self.length]
+        keys, values, start = self.k[layer], self.v[layer], self.length - k.shape[2]
+        keys[:, :, start : self.length] = k
+        values[:, :, start : self.length] = v
+        return keys[:, :, : self.length], values[:, :, : self.length]

@@ -12,7 +12,7 @@ class MLP(nn.Module):
         self.fc = nn.Linear(d_model, hidden, bias=bias)
         self.act = nn.GELU(approximate="tanh")
         self.proj = nn.Linear(hidden, d_model, bias=bias)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.drop(self.proj(self.act(self.fc(x))))

@@ -1,7 +1,8 @@
 """Rotary position embedding (RoPE) over the global token index.
 
 Positions are given per token, (B, T), so left padding, prefixes and a KV cache all use the
-same index a token would have in its unpadded sequence.
+same index a token would have in its unpadded sequence. Channel pairs are adjacent,
+(x[2i], x[2i+1]), rotated by angle pos * base^(-2i / hd), as one complex multiplication.
 """
 
 import torch
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 
 
 class Rotary(nn.Module):
-    """cos/sin tables for rotating query and key pairs; `head_dim` must be even."""
+    """Unit complex rotations for each position; `head_dim` must be even."""
 
     def __init__(self, head_dim: int, base: float = 10000.0):
         super().__init__()
@@ -18,14 +19,13 @@ class Rotary(nn.Module):
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
-    def forward(self, positions: Tensor) -> tuple[Tensor, Tensor]:
-        """positions (B, T) -> cos, sin each (B, 1, T, head_dim / 2)."""
-        angles = positions[:, None, :, None].float() * self.inv_freq  # (B, 1, T, hd/2)
-        return angles.cos(), angles.sin()
+    def forward(self, positions: Tensor) -> Tensor:
+        """positions (B, T) -> rotations (B, T, 1, 1, head_dim / 2), complex64."""
+        angles = positions[:, :, None, None, None].float() * self.inv_freq  # (B, T, 1, 1, hd/2)
+        return torch.polar(torch.ones_like(angles), angles)
 
 
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate (B, H, T, hd) by the angles of `Rotary`: pairs are the two halves of hd."""
-    x1, x2 = x.float().chunk(2, dim=-1)  # (B, H, T, hd/2) each
-    rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
-    return rotated.type_as(x)
+def apply_rotary(x: Tensor, rotations: Tensor) -> Tensor:
+    """Rotate x (B, T, ..., hd) by `Rotary` rotations broadcast over the middle dimensions."""
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, T, ..., hd/2)
+    return torch.view_as_real(pairs * rotations).flatten(-2).type_as(x)

@@ -77,9 +77,9 @@ class Transformer(nn.Module):
         cache: KVCache | None = None,
     ) -> Tensor:
         """x (B, T, D), positions (B, T), mask (B, 1, T, Tk) bool or None -> (B, T, D)."""
-        rope = self.rotary(positions)
+        rotations = self.rotary(positions)  # (B, T, 1, 1, hd/2)
         for i, block in enumerate(self.blocks):
-            x = block(x, rope, mask, is_causal, cache, i)
+            x = block(x, rotations, mask, is_causal, cache, i)
         return self.norm(x)
 
 

@@ -35,13 +35,12 @@ def test_rotary_depends_only_on_relative_position():
 
 def test_rotary_formula():
     rot = Rotary(head_dim=4, base=10000.0)
-    cos, sin = rot(torch.tensor([[3]]))
-    q = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 1, 4)
-    out = apply_rotary(q, cos, sin).flatten()
-    theta = torch.tensor([3.0, 3.0 / 100.0])  # pos * base ** (-2i / hd)
-    x1, x2 = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])
-    expected = torch.cat([x1 * theta.cos() - x2 * theta.sin(), x2 * theta.cos() + x1 * theta.sin()])
-    assert torch.allclose(out, expected, atol=1e-6)
+    q = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 1, 4)  # (B, T, H, hd)
+    out = apply_rotary(q, rot(torch.tensor([[3]]))[:, :, 0]).flatten()
+    theta = torch.tensor([3.0, 3.0 / 100.0])  # pos * base ** (-2i / hd) for pairs i = 0, 1
+    x, y = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 4.0])  # pairs (1, 2) and (3, 4)
+    rx, ry = x * theta.cos() - y * theta.sin(), x * theta.sin() + y * theta.cos()
+    assert torch.allclose(out, torch.stack([rx, ry], dim=1).flatten(), atol=1e-6)
 
 
 def test_parameter_count_of_tiny_preset():
