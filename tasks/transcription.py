@@ -43,13 +43,13 @@ def source(example: Example, index: int) -> str:
 
 
 def audio_of(example: Example, index: int) -> Segment:
-    """The example's one audio segment."""
-    audio = [s for s in example.segments if s.modality == "audio"]
-    if len(audio) != 1:
+    """The example's audio segment, its only segment."""
+    kinds = [s.modality for s in example.segments]
+    if kinds != ["audio"]:
         raise InputError(
-            f"transcription {source(example, index)} has {len(audio)} audio segments; expected 1"
+            f"transcription {source(example, index)} has segments {kinds}; expected one audio segment"
         )
-    return audio[0]
+    return example.segments[0]
 
 
 def audio_segments(batch: Batch) -> list[Segment]:

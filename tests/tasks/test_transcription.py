@@ -109,6 +109,27 @@ def test_ctc_batch_is_audio_alone_with_character_targets():
     assert task.mask == "bidirectional" and task.head == "ctc"
 
 
+def test_auxiliary_ctc_loss_adds_the_ctc_heads_loss_on_the_audio_prefix():
+    model = make_model().eval()
+    exs = examples(model)
+    plain = Transcription(head="ar", vocab=CHARS)
+    hybrid = Transcription(head="ar", vocab=CHARS, ctc_weight=0.5)
+    batch = batch_for(hybrid, model, exs)
+    with torch.no_grad():
+        extra = (hybrid.step(model, batch, "train") - plain.step(model, batch, "train")) / 0.5
+        hidden = model(batch, mask="prefix")  # (B, T, D)
+        slot = batch.slots["audio"]  # (B, L)
+        logits = model.head("ctc")(hidden.flatten(0, 1)[slot.clamp(min=0)])  # (B, L, C)
+        chars = [torch.tensor(CTCHead(8, CHARS).vocab.encode(ex.target)) for ex in exs]
+        expected = torch.nn.functional.ctc_loss(
+            logits.log_softmax(-1).transpose(0, 1),
+            torch.nn.utils.rnn.pad_sequence(chars, batch_first=True),
+            (slot >= 0).sum(1),
+            torch.tensor([len(c) for c in chars]),
+        )
+    assert torch.isclose(extra, expected, rtol=1e-4)
+
+
 def test_audio_comes_back_out_of_a_batch_unchanged():
     model = make_model()
     exs = examples(model)
@@ -160,13 +181,17 @@ def test_task_and_input_errors_are_named():
         Transcription(head="rnnt")
     with pytest.raises(InputError, match="task.head=ctc needs a character vocabulary"):
         Transcription(head="ctc")
+    with pytest.raises(InputError, match="task.head=ar with ctc_weight 0.5 needs a character"):
+        Transcription(head="ar", ctc_weight=0.5)
     model = make_model()
     ar, ctc = Transcription(head="ar"), Transcription(head="ctc", vocab=CHARS)
     seg = model.tokenizer("audio").prepare(say("one"))
     with pytest.raises(InputError, match="transcription clip9.wav has no transcript text"):
         batch_for(ar, model, [Example([seg], target="  ", meta={"source": "clip9.wav"})])
-    with pytest.raises(InputError, match="transcription sample 0 has 0 audio segments"):
+    with pytest.raises(InputError, match=r"sample 0 has segments \['text'\]; expected one audio"):
         batch_for(ar, model, [Example([Segment("text", torch.tensor([1]))], target="one")])
+    with pytest.raises(InputError, match=r"has segments \['audio', 'audio'\]; expected one audio"):
+        batch_for(ctc, model, [Example([seg, seg], target="one")])
     with pytest.raises(InputError, match=r"transcript of clip3.wav has characters \['7'\] outside"):
         batch_for(ctc, model, [Example([seg], target="one 7", meta={"source": "clip3.wav"})])
     with pytest.raises(InputError, match="transcript of sample 0 needs 29 CTC steps but its audio"):

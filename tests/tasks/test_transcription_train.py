@@ -1,0 +1,113 @@
+"""experiment=spoken_digits through train(cfg) for both heads, then mm-transcribe on the checkpoint."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hydra import compose, initialize_config_module
+
+from multimodal.checkpoint import load_model
+from multimodal.cli.transcribe import run
+from multimodal.data.prepare_speech import word_ranks
+from multimodal.errors import InputError
+from multimodal.tasks.transcription import transcribe
+from multimodal.tokenizers.vocab import write_ranks
+from multimodal.train import train
+
+TONES = {"one": 300.0, "two": 700.0, "three": 1500.0}
+SPLITS = {
+    "train": ["one", "two", "three", "one two", "two three", "three one", "one one", "three three"],
+    "val": ["three two", "two one"],
+    "test": ["one three", "two two"],
+}
+
+
+def say(text: str, rate=16000) -> np.ndarray:
+    parts = []
+    for word in text.split():
+        t = np.arange(int(0.12 * rate)) / rate
+        parts += [0.4 * np.sin(2 * np.pi * TONES[word] * t), np.zeros(int(0.04 * rate))]
+    return np.concatenate(parts).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    """A data root laid out as `mm-data prepare` writes the spoken digits."""
+    root = tmp_path_factory.mktemp("data")
+    speech = root / "speech" / "spoken_digits"
+    for split, texts in SPLITS.items():
+        (speech / split).mkdir(parents=True)
+        rows = []
+        for i, text in enumerate(texts):
+            sf.write(speech / split / f"{i:05d}.wav", say(text), 16000, subtype="PCM_16")
+            rows.append(json.dumps({"audio": f"{i:05d}.wav", "text": text}))
+        (speech / split / "manifest.jsonl").write_text("\n".join(rows) + "\n")
+    write_ranks(word_ranks(), speech / "words.tiktoken")
+    return root
+
+
+def config(root, run_dir, *overrides):
+    with initialize_config_module("multimodal.conf", version_base="1.3"):
+        return compose(
+            "train",
+            [
+                "experiment=spoken_digits",
+                f"data_root={root}",
+                f"run_dir={run_dir}",
+                "model.backbone.d_model=32",
+                "model.backbone.n_layers=2",
+                "data.batch_size=8",
+                "trainer.max_epochs=100",
+                "trainer.check_val_every_n_epoch=100",
+                "optim.lr=1e-2",
+                "optim.weight_decay=0.0",
+                "optim.warmup_steps=5",
+                "~callbacks.progress",
+                "+trainer.enable_progress_bar=false",
+                "+trainer.enable_model_summary=false",
+                "~loggers.tensorboard",
+                *overrides,
+            ],
+        )
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("head", ["ar", "ctc"])
+def test_spoken_digits_experiment_learns_and_the_checkpoint_transcribes(data_root, tmp_path, head):
+    results = train(config(data_root, tmp_path, f"task.head={head}"))
+    # unseen sequences of the three tone "words": untrained, every word and most letters are wrong
+    assert results["transcribe/val_wer"] < 0.6 and results["transcribe/test_wer"] < 0.6
+    assert results["transcribe/val_cer"] < 0.35 and results["transcribe/test_cer"] < 0.35
+
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    with initialize_config_module("multimodal.conf", version_base="1.3"):
+        cli = compose(
+            "transcribe",
+            [f"ckpt={ckpt}", f"audio=[{data_root}/speech/spoken_digits/test/00000.wav]"],
+        )
+    [(path, text)] = run(cli)
+    assert path.endswith("00000.wav")
+    assert text == transcribe(load_model(ckpt), [path], head=head)[0]
+
+
+def test_transcribe_refuses_a_checkpoint_of_another_task(data_root, tmp_path, monkeypatch):
+    import multimodal.cli.transcribe as cli
+
+    monkeypatch.setattr(
+        cli, "read_checkpoint", lambda path: {"config": {"task": {"_target_": "x.Classification"}}}
+    )
+    with initialize_config_module("multimodal.conf", version_base="1.3"):
+        cfg = compose("transcribe", ["ckpt=some.ckpt", "audio=a.wav"])
+    with pytest.raises(
+        InputError, match="checkpoint some.ckpt was not trained with task=transcribe"
+    ):
+        run(cfg)
