@@ -1,4 +1,4 @@
-"""Log-mel features as Whisper computes them, built from torchaudio's `MelSpectrogram`.
+"""Log-mel features as Whisper computes them, from torchaudio's spectrogram and mel filters.
 
 Defaults are Whisper's: 16 kHz, 80 mels, n_fft 400 (25 ms window), hop 160 (10 ms), Hann
 window, centered frames with reflect padding, power spectrum, Slaney mel filterbank (librosa's,
@@ -17,7 +17,8 @@ class LogMel:
     """Waveform (N,) or (..., N) at `sample_rate` -> log-mel (M, F) or (..., M, F).
 
     A plain object, not an `nn.Module`: it holds no parameters and stays on the CPU, where
-    `prepare()` runs, whatever device the model moves to.
+    `prepare()` runs, whatever device the model moves to. The power spectrum is taken as
+    re^2 + im^2 of torchaudio's complex spectrogram (no square root and square again).
     """
 
     def __init__(
@@ -29,22 +30,27 @@ class LogMel:
             n_fft,
             hop_length,
         )
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate,
-            n_fft=n_fft,
-            hop_length=hop_length,
+        self.spectrogram = torchaudio.transforms.Spectrogram(
+            n_fft=n_fft, hop_length=hop_length, power=None
+        )  # Hann window, centered frames, reflect padding
+        self.filters = torchaudio.functional.melscale_fbanks(
+            n_fft // 2 + 1,
+            f_min=0.0,
+            f_max=sample_rate / 2,
             n_mels=n_mels,
-            power=2.0,
+            sample_rate=sample_rate,
             norm="slaney",
             mel_scale="slaney",
-        )
+        ).T.contiguous()  # (M, n_fft / 2 + 1)
 
     def num_frames(self, num_samples: int) -> int:
         return num_samples // self.hop_length
 
     @torch.no_grad()
     def __call__(self, wave: Tensor) -> Tensor:
-        mel = self.mel(wave)[..., :-1]  # (..., M, F): Whisper drops the last centered frame
+        spec = self.spectrogram(wave)[..., :-1]  # (..., n_fft/2+1, F): Whisper drops the last
+        power = spec.real.square() + spec.imag.square()
+        mel = self.filters @ power  # (..., M, F)
         log = mel.clamp_(min=1e-10).log10_()
         floor = log.amax(dim=(-2, -1), keepdim=True) - 8.0
         return torch.maximum(log, floor).add_(4.0).div_(4.0)
