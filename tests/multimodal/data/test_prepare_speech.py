@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import shutil
+import sys
 
 import pytest
 import soundfile as sf
@@ -83,16 +84,6 @@ def test_library_backend_synthesizes_the_same_set(tmp_path):
 
 def test_missing_synthesizer_is_named(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_loader(name, *args, **kwargs):
-        if name == "espeakng_loader":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_loader)
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # importing it raises ImportError
     with pytest.raises(InputError, match="speech synthesis needs espeak-ng"):
         synthesizer()
