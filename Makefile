@@ -32,7 +32,8 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 setup-bench: $(VENV)/.installed-bench
 
 demo: setup
-	$(BIN)/mm-data prepare
+	$(BIN)/mm-data prepare --only text
+	rm -rf runs/demo
 	$(BIN)/mm-train experiment=shakespeare hydra.run.dir=runs/demo
 	$(BIN)/mm-generate ckpt=runs/demo/checkpoints/last.ckpt prompt="ROMEO." max_new_tokens=80 seed=0
 
