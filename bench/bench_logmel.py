@@ -50,7 +50,7 @@ def run() -> list[dict]:
     waves = clips()
     assert (ours(waves[0]) - peer(waves[0])).abs().max() < 1e-4  # same features first
     t_ours, t_peer = measure(
-        lambda: [ours(w) for w in waves], lambda: [peer(w) for w in waves], repeats=7
+        lambda: [ours(w) for w in waves], lambda: [peer(w) for w in waves], repeats=15
     )
     config = {"clips": CLIPS, "seconds": SECONDS, "n_mels": 80, "threads": torch.get_num_threads()}
     return [record("logmel_30s", CLIPS / t_ours, CLIPS / t_peer, PEER, "clips/s", True, config)]
