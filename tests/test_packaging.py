@@ -57,23 +57,21 @@ def test_no_top_level_tokenizers_or_tasks(wheel_names):
     assert not tops & {"tokenizers", "tasks", "conf"}
 
 
-def test_top_level_tokenizers_package_is_not_shadowed(tmp_path):
-    fake = tmp_path / "site" / "tokenizers"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("WHO = 'the other tokenizers'\n")
+def test_top_level_tokenizers_and_tasks_are_not_shadowed(tmp_path):
     code = (
-        "import multimodal.tokenizers.text, multimodal.tasks.module, tokenizers;"
-        "print(tokenizers.WHO, multimodal.tokenizers.__name__)"
+        "import importlib.util, multimodal.tokenizers.text, multimodal.tasks.module\n"
+        "print(multimodal.tokenizers.__file__)\n"
+        "for name in ('tokenizers', 'tasks'):\n"
+        "    spec = importlib.util.find_spec(name)\n"
+        "    print(spec.origin if spec else None)\n"
     )
-    env_path = f"{tmp_path / 'site'}"
     out = subprocess.run(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r}); {code}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "the other tokenizers multimodal.tokenizers"
+    ours, top_tokenizers, top_tasks = out.stdout.split()
+    assert Path(ours) == ROOT / "tokenizers" / "__init__.py"
+    for origin in (top_tokenizers, top_tasks):  # another package's, or none at all
+        assert origin == "None" or not Path(origin).is_relative_to(ROOT / Path(origin).parent.name)
 
 
 def test_console_script_finds_packaged_configs(tmp_path):

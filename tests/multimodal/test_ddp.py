@@ -22,6 +22,7 @@ def test_ddp_on_cpu_with_two_processes(corpus_root, rank_file, tmp_path):
             "model.backbone.d_model=32",
             "model.backbone.n_layers=1",
             "model.context_length=32",
+            "data.block_size=32",
             "data.batch_size=4",
             "trainer.max_steps=6",
             "trainer.val_check_interval=null",

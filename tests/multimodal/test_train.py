@@ -23,6 +23,7 @@ def config(root, rank_file, tmp_path, *overrides):
                 "model.backbone.d_model=32",
                 "model.backbone.n_layers=2",
                 "model.context_length=64",
+                "data.block_size=64",
                 "data.batch_size=8",
                 "trainer.max_steps=-1",
                 "trainer.max_epochs=3",
