@@ -28,20 +28,24 @@ from multimodal.tokenizers.pos_embed_2d import make_pos_embed
 PIL_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb warning limit
 
 
-def grid_size(height: int, width: int, patch_size: int, max_patches: int) -> tuple[int, int]:
+def grid_size(
+    height: int, width: int, patch_size: int, max_patches: int, min_patches: int = 1
+) -> tuple[int, int]:
     """Patch grid (h, w) for an image, keeping its aspect ratio.
 
     Each side is rounded (half up) to the nearest multiple of `patch_size`, at least one patch.
-    If that gives more than `max_patches` patches, both sides are first scaled by one factor so
+    An image smaller than `min_patches` patches is first scaled up to about that many. If the
+    grid has more than `max_patches` patches, both sides are instead scaled by one factor so
     that h * w <= max_patches (rounded down; a side never drops below one patch).
     """
     fh, fw = height / patch_size, width / patch_size
-    h, w = max(1, math.floor(fh + 0.5)), max(1, math.floor(fw + 0.5))
+    scale = math.sqrt(min_patches / (fh * fw)) if fh * fw < min_patches else 1.0
+    h, w = max(1, math.floor(fh * scale + 0.5)), max(1, math.floor(fw * scale + 0.5))
     if h * w <= max_patches:
         return h, w
     scale = math.sqrt(max_patches / (fh * fw))
-    h = max(1, min(max_patches, math.floor(fh * scale)))
-    w = max(1, min(max_patches // h, math.floor(fw * scale)))
+    h = max(1, min(max_patches, math.floor(fh * scale + 1e-9)))
+    w = max(1, min(max_patches // h, math.floor(fw * scale + 1e-9)))
     return h, w
 
 
@@ -53,6 +57,7 @@ class ImageTokenizer(Tokenizer):
         patch_size: patch side p in pixels.
         channels: 1 (gray) or 3 (RGB); inputs are converted by the rule in `image_io`.
         max_patches: most patches per image; larger images are scaled down to fit.
+        min_patches: smaller images are scaled up to about this many patches (default 1: never).
         max_pixels: inputs with more pixels than this are refused (checked before decoding).
         pos_embed: "sincos" (fixed) or "learned" (interpolated from `pos_grid`).
         pos_grid: (rows, cols) of the learned position grid.
@@ -71,6 +76,7 @@ class ImageTokenizer(Tokenizer):
         patch_size: int = 16,
         channels: int = 3,
         max_patches: int = 256,
+        min_patches: int = 1,
         max_pixels: int | None = PIL_MAX_PIXELS,
         pos_embed: str = "sincos",
         pos_grid: Sequence[int] = (14, 14),
@@ -83,9 +89,12 @@ class ImageTokenizer(Tokenizer):
         super().__init__(d_model)
         if channels not in (1, 3):
             raise InputError(f"image tokenizer 'channels' must be 1 or 3, got {channels}")
-        if patch_size < 1 or max_patches < 1:
-            raise InputError("image tokenizer 'patch_size' and 'max_patches' must be at least 1")
-        self.patch_size, self.channels, self.max_patches = patch_size, channels, max_patches
+        if patch_size < 1 or not 1 <= min_patches <= max_patches:
+            raise InputError(
+                "image tokenizer needs patch_size >= 1 and 1 <= min_patches <= max_patches"
+            )
+        self.patch_size, self.channels = patch_size, channels
+        self.min_patches, self.max_patches = min_patches, max_patches
         self.max_pixels, self.background = max_pixels, background
         self.mean = list(mean) if mean is not None else [0.5] * channels
         self.std = list(std) if std is not None else [0.5] * channels
@@ -109,7 +118,7 @@ class ImageTokenizer(Tokenizer):
             for transform in self.augment:
                 img = transform(img)
         H, W = img.shape[-2:]
-        h, w = grid_size(H, W, self.patch_size, self.max_patches)
+        h, w = grid_size(H, W, self.patch_size, self.max_patches, self.min_patches)
         p = self.patch_size
         if (H, W) != (h * p, w * p):
             img = TF.resize(img, [h * p, w * p], antialias=True)

@@ -37,6 +37,17 @@ def test_grid_rounds_half_up_and_respects_the_patch_budget():
     assert (gh, gw) == (10, 20)
 
 
+def test_min_patches_scales_small_images_up():
+    assert grid_size(21, 21, 7, max_patches=16, min_patches=16) == (4, 4)
+    assert grid_size(42, 42, 7, max_patches=16, min_patches=16) == (4, 4)  # down, exactly
+    assert grid_size(14, 7, 7, max_patches=64, min_patches=8) == (4, 2)  # aspect kept
+    tok = ImageTokenizer(8, patch_size=7, channels=1, max_patches=16, min_patches=16)
+    for size in [(21, 21), (28, 28), (56, 56), (90, 90)]:
+        assert tok.prepare(torch.rand(1, *size)).data.shape == (1, 28, 28)
+    with pytest.raises(InputError, match="1 <= min_patches <= max_patches"):
+        ImageTokenizer(8, max_patches=4, min_patches=5)
+
+
 def test_patchify_equals_a_hand_computed_unfold():
     x = torch.arange(2 * 4 * 6, dtype=torch.float32).reshape(2, 4, 6)  # (C, H, W), p = 2
     patches = patchify(x, 2)  # (h*w, C*p*p) = (6, 8)
