@@ -7,6 +7,14 @@ from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
 from multimodal.transformer import Transformer
 
+
+def load(path, device="cpu"):
+    """A `multimodal.inference.Predictor` for a checkpoint or an exported `.safetensors` file."""
+    from multimodal.inference import load as load_predictor  # keeps `import multimodal` light
+
+    return load_predictor(path, device)
+
+
 __all__ = [
     "Batch",
     "InputError",
@@ -15,4 +23,5 @@ __all__ = [
     "Tokenizer",
     "Transformer",
     "collate",
+    "load",
 ]

@@ -1,0 +1,245 @@
+"""One-call inference on a loaded model: `multimodal.load(path)` returns a `Predictor`.
+
+    model = multimodal.load("runs/x/checkpoints/last.ckpt")   # or an exported .safetensors
+    model.generate(["photo.png", "The digit is"], max_new_tokens=8)
+    model.classify(["a.png", "b.png"], top_k=3)
+    model.transcribe("clip.wav")
+
+Inputs may be paths, strings, PIL images, tensors, arrays or `(array, sample_rate)` pairs; the
+modality is told by `multimodal.modality` or named as `{"image": x}`. A generation prompt is laid
+out as the transcription task lays out its samples: each image or audio input sits between its
+`<|begin_...|>` / `<|end_...|>` markers (when the vocabulary has them), and everything up to the
+last non-text input's end marker is a bidirectional prefix; the text after it is causal.
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from pytorch_lightning.utilities import move_data_to_device
+
+from multimodal.errors import InputError
+from multimodal.export import read_model
+from multimodal.generation import generate
+from multimodal.modality import check_known, split
+from multimodal.model import MultimodalModel
+from multimodal.segment import Segment
+from multimodal.tasks.classification import check_pooling
+from multimodal.tasks.classifier_head import ClassifierHead
+from multimodal.tasks.ctc_head import CTCHead
+from multimodal.tasks.transcription import check_head, transcribe
+
+Item = tuple[str, object, str]  # (modality, raw value for its tokenizer, name used in errors)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> "Predictor":
+    """A `Predictor` for a Lightning checkpoint (`.ckpt`) or an `mm-export` `.safetensors` file."""
+    model, config = read_model(path, device)
+    return Predictor(model, config, source=f"model file {path}")
+
+
+def is_many(inputs) -> bool:
+    """A list (or a tuple that is not an `(array, sample_rate)` pair) holds several inputs."""
+    if isinstance(inputs, tuple):
+        return not (len(inputs) == 2 and isinstance(inputs[1], int))
+    return isinstance(inputs, list)
+
+
+class Predictor:
+    """A `MultimodalModel` in eval mode with the config it was trained with.
+
+    Args:
+        model: the model.
+        config: the resolved run config (its "task" picks the transcription head by default).
+        source: how errors name the model (e.g. its file).
+    """
+
+    def __init__(self, model: MultimodalModel, config: dict | None = None, source: str = "model"):
+        self.model = model.eval()
+        self.config = config or {}
+        self.source = source
+
+    # --- inputs ------------------------------------------------------------------------------
+    def items(self, inputs) -> list[Item]:
+        """One input or a list of them, each with its modality; checked against the model."""
+        raws = list(inputs) if is_many(inputs) else [inputs]
+        if not raws:
+            raise InputError("inputs is an empty list; expected at least one input")
+        items = []
+        for i, raw in enumerate(raws):
+            name = f"input {i}"
+            if isinstance(raw, str | os.PathLike) and os.path.isfile(raw):
+                name = f"input {i} ({raw})"
+            modality, value = split(raw, name)
+            check_known(modality, self.model.tokenizers, name)
+            items.append((modality, value, name))
+        return items
+
+    def prepare(self, item: Item) -> Segment:
+        modality, value, name = item
+        try:
+            return self.model.tokenizer(modality).prepare(value)
+        except InputError as e:
+            if isinstance(value, str) and modality != "text":
+                raise  # the tokenizer's sentence names the file
+            raise InputError(f"{name}: {e}") from None
+
+    def marker(self, kind: str, modality: str) -> list[Segment]:
+        """`<|begin_<modality>|>` or `<|end_<modality>|>` as a text segment, if the vocabulary has it."""
+        text = self.model.tokenizers["text"]
+        token = f"<|{kind}_{modality}|>"
+        if token not in text.encoding.special_tokens_set:
+            return []
+        return [Segment("text", torch.tensor([text.special(token)]))]
+
+    def sequence(self, items: Sequence[Item]) -> tuple[list[Segment], int]:
+        """A generation prompt's segments and its bidirectional prefix length in tokens."""
+        segments, prefix_len, total, counts = [], 0, 0, []
+        for item in items:
+            modality = item[0]
+            seg = self.prepare(item)
+            wrapped = [seg]
+            if modality != "text":
+                wrapped = self.marker("begin", modality) + [seg] + self.marker("end", modality)
+            n = sum(self.model.tokenizer(s.modality).num_tokens(s) for s in wrapped)
+            segments += wrapped
+            total += n
+            counts.append(f"{item[2]}: {n} {modality} tokens")
+            if modality != "text":
+                prefix_len = total
+        if total > self.model.context_length:
+            raise InputError(
+                f"the inputs are {total} tokens long ({', '.join(counts)}); the model's context "
+                f"is {self.model.context_length} tokens"
+            )
+        return segments, prefix_len
+
+    def head(self, name: str, kind: type | None = None):
+        if name not in self.model.heads:
+            raise InputError(f"{self.source} has no {name!r} head; it has {list(self.model.heads)}")
+        head = self.model.heads[name]
+        if kind is not None and not isinstance(head, kind):
+            raise InputError(f"head {name!r} of {self.source} is a {type(head).__name__}")
+        return head
+
+    def heads_of(self, kind: type) -> list[str]:
+        return [name for name, h in self.model.heads.items() if isinstance(h, kind)]
+
+    # --- tasks -------------------------------------------------------------------------------
+    def default_mode(self) -> str:
+        """classify with a classifier head; transcribe with a CTC head or an audio tokenizer;
+        generate otherwise."""
+        if self.heads_of(ClassifierHead):
+            return "classify"
+        if self.heads_of(CTCHead) or "audio" in self.model.tokenizers:
+            return "transcribe"
+        return "generate"
+
+    @torch.no_grad()
+    def generate(
+        self,
+        inputs,
+        max_new_tokens: int = 64,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop_at_eot: bool = True,
+        head: str = "lm",
+        use_cache: bool = True,
+    ) -> str:
+        """The text that follows one prompt (a mixed list of inputs, or one input)."""
+        if "text" not in self.model.tokenizers:
+            raise InputError(f"{self.source} has no text tokenizer, so it cannot generate text")
+        self.head(head)
+        segments, prefix_len = self.sequence(self.items(inputs))
+        text = self.model.tokenizers["text"]
+        ids = generate(
+            self.model,
+            [segments],
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            stop_tokens=[text.eot] if stop_at_eot else [],
+            seed=seed,
+            use_cache=use_cache,
+            mask="prefix" if prefix_len else "causal",
+            prefix_lens=[prefix_len] if prefix_len else None,
+            head=head,
+        )[0]
+        return text.decode(ids)
+
+    @torch.no_grad()
+    def classify(self, inputs, top_k: int = 5, head: str | None = None):
+        """Top-k (label, probability) of one input, or a list of them for a list of inputs."""
+        if head is None:
+            found = self.heads_of(ClassifierHead)
+            if not found:
+                raise InputError(
+                    f"{self.source} has no classifier head; it has {list(self.model.heads)}"
+                )
+            head = found[0]
+        clf = self.head(head, ClassifierHead)
+        if top_k < 1:
+            raise InputError(f"top_k must be at least 1, got {top_k}")
+        items = self.items(inputs)
+        for modality, _, name in items:
+            if modality != clf.modality:
+                raise InputError(
+                    f"{name} holds {modality}; head {head!r} classifies {clf.modality}"
+                )
+        batch = self.model.collate([[self.prepare(item)] for item in items])
+        batch = move_data_to_device(batch, self.model.device)
+        check_pooling(self.model, clf)
+        probs = clf(self.model(batch, mask="bidirectional"), batch).float().softmax(-1)  # (B, K)
+        top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+        results = [
+            [(clf.label(i), p) for i, p in zip(idx.tolist(), val.tolist())]
+            for idx, val in zip(top.indices, top.values)
+        ]
+        return results if is_many(inputs) else results[0]
+
+    def transcription_heads(self) -> tuple[str, str, str]:
+        """(kind, lm head, ctc head) the checkpoint was trained with, else what the model has."""
+        task = self.config.get("task") or {}
+        if str(task.get("_target_", "")).endswith("Transcription"):
+            return task.get("head", "ar"), task.get("lm_head", "lm"), task.get("ctc_head", "ctc")
+        ctc = self.heads_of(CTCHead)
+        return ("ctc" if ctc else "ar"), "lm", (ctc[0] if ctc else "ctc")
+
+    def transcribe(
+        self,
+        audio,
+        head: str | None = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        batch_size: int = 16,
+    ):
+        """The transcript of one clip, or a list of them; `head` is "ar" or "ctc"."""
+        kind, lm_head, ctc_head = self.transcription_heads()
+        kind = head or kind
+        check_head(kind)
+        self.head(lm_head if kind == "ar" else ctc_head)
+        items = self.items(audio)
+        for modality, _, name in items:
+            if modality != "audio":
+                raise InputError(f"{name} holds {modality}; transcription takes audio")
+        texts = transcribe(
+            self.model,
+            [value for _, value, _ in items],
+            head=kind,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            lm_head=lm_head,
+            ctc_head=ctc_head,
+        )
+        return texts if is_many(audio) else texts[0]

@@ -1,0 +1,214 @@
+"""`multimodal.load` and `Predictor`: generate, classify and transcribe agree with the lower-level
+functions they stand for, and every bad input is refused with a sentence naming it."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+import multimodal
+from multimodal.checkpoint import build_model
+from multimodal.errors import InputError
+from multimodal.generation import generate
+from multimodal.inference import Predictor
+from multimodal.segment import Segment
+from multimodal.tasks.classification import classify
+from multimodal.tasks.transcribe_ar import decode_ar
+from multimodal.tasks.transcription import transcribe
+from multimodal.tokenizers.vocab import export_vocab
+
+D = 32
+LABELS = ["cat", "dog", "owl"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and that is fair to a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def model_config(encoding, modalities=("image",), heads=("lm", "classifier"), context=128) -> dict:
+    """A plain model config, as a checkpoint stores it."""
+    tokenizers = {
+        "text": {
+            "_target_": "multimodal.tokenizers.text.TextTokenizer",
+            "d_model": D,
+            "vocab": export_vocab(encoding),
+        },
+        "image": {
+            "_target_": "multimodal.tokenizers.image.ImageTokenizer",
+            "d_model": D,
+            "patch_size": 4,
+            "channels": 1,
+        },
+        "audio": {
+            "_target_": "multimodal.tokenizers.audio.AudioTokenizer",
+            "d_model": D,
+            "max_seconds": 2.0,
+        },
+    }
+    all_heads = {
+        "lm": {"_target_": "multimodal.tasks.lm_head.LMHead", "tie_to": "text"},
+        "classifier": {
+            "_target_": "multimodal.tasks.classifier_head.ClassifierHead",
+            "d_model": D,
+            "labels": LABELS,
+        },
+        "ctc": {"_target_": "multimodal.tasks.ctc_head.CTCHead", "d_model": D, "vocab": " abc"},
+    }
+    return {
+        "_target_": "multimodal.model.MultimodalModel",
+        "context_length": context,
+        "backbone": {
+            "_target_": "multimodal.transformer.Transformer",
+            "d_model": D,
+            "n_layers": 2,
+            "n_heads": 4,
+        },
+        "tokenizers": {m: tokenizers[m] for m in ("text", *modalities)},
+        "heads": {h: all_heads[h] for h in heads},
+    }
+
+
+def save_checkpoint(path, config: dict, seed=0):
+    """A checkpoint as mm-train writes it, with random (not zero) head weights."""
+    torch.manual_seed(seed)
+    model = build_model(config["model"])
+    for p in model.heads.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    state = {"model." + k: v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "config": config}, path)
+    return path
+
+
+@pytest.fixture
+def vision_ckpt(tmp_path, byte_encoding):
+    return save_checkpoint(tmp_path / "vision.ckpt", {"model": model_config(byte_encoding)})
+
+
+@pytest.fixture
+def speech_ckpt(tmp_path, byte_encoding):
+    config = {
+        "model": model_config(byte_encoding, ("audio",), ("lm", "ctc")),
+        "task": {"_target_": "multimodal.tasks.transcription.Transcription", "head": "ar"},
+    }
+    return save_checkpoint(tmp_path / "speech.ckpt", config)
+
+
+def digit(seed=0, size=12) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
+
+
+def clip(tmp_path, name="clip.wav", seconds=0.3) -> str:
+    t = np.arange(int(16000 * seconds)) / 16000
+    path = tmp_path / name
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    return str(path)
+
+
+def test_load_returns_a_predictor_of_the_checkpoint(vision_ckpt):
+    model = multimodal.load(vision_ckpt)
+    assert isinstance(model, Predictor) and not model.model.training
+    assert set(model.model.tokenizers) == {"text", "image"}
+    assert model.default_mode() == "classify"
+
+
+@pytest.mark.parametrize("temperature, seed", [(0.0, None), (1.0, 7)])
+def test_generate_on_an_image_and_text_equals_generate_on_the_laid_out_prompt(
+    vision_ckpt, tmp_path, temperature, seed
+):
+    model = multimodal.load(vision_ckpt)
+    png = tmp_path / "digit.png"
+    Image.fromarray(digit()).save(png)
+    out = model.generate([str(png), "The digit is"], 12, temperature, seed=seed, stop_at_eot=False)
+
+    text, image = model.model.tokenizer("text"), model.model.tokenizer("image")
+    img = image.prepare(str(png))  # 3 x 3 patches
+    prompt = [
+        Segment("text", torch.tensor([text.special("<|begin_image|>")])),
+        img,
+        Segment("text", torch.tensor([text.special("<|end_image|>")])),
+        text.prepare("The digit is"),
+    ]
+    ids = generate(
+        model.model, [prompt], 12, temperature, seed=seed, mask="prefix", prefix_lens=[9 + 2]
+    )[0]
+    assert len(ids) == 12 and out == text.decode(ids)
+    # the same pixels as a PIL image, an array or a named input give the same continuation
+    same = model.generate(
+        [{"image": digit()}, "The digit is"], 12, temperature, seed=seed, stop_at_eot=False
+    )
+    assert same == out
+
+
+def test_generate_on_text_alone_is_causal(vision_ckpt):
+    model = multimodal.load(vision_ckpt)
+    text = model.model.tokenizer("text")
+    ids = generate(model.model, [[text.prepare("To be")]], 8, 0.0)[0]
+    assert model.generate("To be", 8, temperature=0.0, stop_at_eot=False) == text.decode(ids)
+
+
+def test_a_transcription_checkpoint_generates_from_a_clip_as_it_transcribes(speech_ckpt, tmp_path):
+    model = multimodal.load(speech_ckpt)
+    wav = clip(tmp_path)
+    segment = model.model.tokenizer("audio").prepare(wav)
+    expected = decode_ar(model.model, [segment], 10)[0]
+    assert model.generate([wav], 10, temperature=0.0).strip() == expected
+    assert model.transcribe(wav, max_new_tokens=10) == expected  # head "ar", as trained
+    assert model.default_mode() == "transcribe"
+
+
+def test_transcribe_takes_files_and_arrays_with_either_head(speech_ckpt, tmp_path):
+    model = multimodal.load(speech_ckpt)
+    wavs = [clip(tmp_path, "a.wav", 0.3), clip(tmp_path, "b.wav", 0.5)]
+    wave, rate = sf.read(wavs[0], dtype="float32")
+    for head in ("ar", "ctc"):
+        expected = transcribe(model.model, wavs, head=head, max_new_tokens=6)
+        assert model.transcribe(wavs, head=head, max_new_tokens=6) == expected
+        assert model.transcribe((wave, rate), head=head, max_new_tokens=6) == expected[0]
+
+
+def test_classify_gives_the_top_labels_of_the_classifier(vision_ckpt, tmp_path):
+    model = multimodal.load(vision_ckpt)
+    png = tmp_path / "digit.png"
+    Image.fromarray(digit(1)).save(png)
+    images = [str(png), digit(2, 16), Image.fromarray(digit(3))]
+    tops = model.classify(images, top_k=2)
+    assert tops == classify(model.model, images, top_k=2)
+    for top in tops:
+        assert len(top) == 2 and {label for label, _ in top} <= set(LABELS)
+        assert top[0][1] >= top[1][1] and sum(p for _, p in top) <= 1.0 + 1e-6
+    everything = model.classify(str(png), top_k=10)  # one input: one result; top_k capped at K
+    assert len(everything) == 3 and sum(p for _, p in everything) == pytest.approx(1.0)
+
+
+def test_bad_inputs_are_refused_with_a_sentence_naming_them(vision_ckpt, speech_ckpt, tmp_path):
+    vision, speech = multimodal.load(vision_ckpt), multimodal.load(speech_ckpt)
+    wav = clip(tmp_path)
+    with pytest.raises(InputError, match=r"input 0 \(.*clip.wav\) needs a 'audio' tokenizer"):
+        vision.generate([wav, "Say"])
+    with pytest.raises(InputError, match=f"model file {speech_ckpt} has no classifier head"):
+        speech.classify(wav)
+    with pytest.raises(InputError, match=f"model file {vision_ckpt} has no 'ar' head"):
+        vision.generate("Hi", head="ar")
+    with pytest.raises(InputError, match="inputs is an empty list"):
+        vision.generate([])
+    with pytest.raises(InputError, match="inputs is an empty list"):
+        speech.transcribe([])
+    big = np.zeros((48, 48), np.uint8)  # 144 patches + 2 markers + 2 text tokens > 128
+    with pytest.raises(InputError, match=r"the inputs are 148 tokens long \(input 0: 146 image"):
+        vision.generate([big, "Hi"])
+    liar = tmp_path / "photo.png"
+    liar.write_bytes(open(wav, "rb").read())
+    with pytest.raises(InputError, match="photo.png is named like an image file but holds audio"):
+        vision.classify([str(liar)])
+    with pytest.raises(InputError, match="input 1 holds text; head 'classifier' classifies image"):
+        vision.classify([digit(), "a cat"])
+    with pytest.raises(InputError, match="input 0 holds text; transcription takes audio"):
+        speech.transcribe({"text": "clip.wav"})
+    with pytest.raises(InputError, match="input 0: image input has shape"):
+        vision.classify({"image": np.zeros((5, 8, 8), np.uint8)})
