@@ -21,7 +21,7 @@ from torchvision.transforms.v2 import functional as TF
 from multimodal.errors import InputError
 from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
-from multimodal.tokenizers.image_io import load_image
+from multimodal.tokenizers.image_io import load_image, read_image, to_float
 from multimodal.tokenizers.patch_embed import PatchEmbed, patchify
 from multimodal.tokenizers.pos_embed_2d import make_pos_embed
 
@@ -106,22 +106,33 @@ class ImageTokenizer(Tokenizer):
         self.class_token = nn.Parameter(torch.randn(d_model) * 0.02) if class_token else None
 
     # --- CPU half ---------------------------------------------------------------------------
+    def read(self, raw, name: str | None = None) -> Tensor:
+        """Decode and check one input without converting it: (C, H, W), C in 1..4."""
+        return read_image(raw, self.max_pixels, name)
+
     def load(self, raw, name: str | None = None) -> Tensor:
-        """Decode and check one input: float (C, H, W) in [0, 1] at its own size."""
+        """Decode and check one input: float (channels, H, W) in [0, 1] at its own size."""
         return load_image(raw, self.channels, self.background, self.max_pixels, name)
 
     def prepare(self, raw, train: bool = False, name: str | None = None) -> Segment:
-        """An image to a normalized (C, h p, w p) segment; `train` applies `augment`."""
-        img = self.load(raw, name)
+        """An image to a normalized (C, h p, w p) segment; `train` applies `augment`.
+
+        Without augmentation, 8-bit images are resized before conversion to float (the fast
+        path; values then carry 8-bit rounding, as in Pillow-based pipelines).
+        """
+        img = self.read(raw, name)
         size = tuple(img.shape[-2:])
-        if train:
-            for transform in self.augment:
+        augment = self.augment if train else ()
+        if augment or img.dtype != torch.uint8:
+            img = to_float(img, self.channels, self.background, name or "image input")
+            for transform in augment:
                 img = transform(img)
         H, W = img.shape[-2:]
         h, w = grid_size(H, W, self.patch_size, self.max_patches, self.min_patches)
         p = self.patch_size
         if (H, W) != (h * p, w * p):
             img = TF.resize(img, [h * p, w * p], antialias=True)
+        img = to_float(img, self.channels, self.background, name or "image input")
         img = TF.normalize(img, self.mean, self.std)
         meta = {"size": size, "grid": (h, w)}
         if isinstance(raw, str) or hasattr(raw, "__fspath__"):

@@ -45,17 +45,20 @@ def load_image(
 
     name: how errors refer to the input (defaults to "image file <path>" or "image input").
     """
-    if channels not in (1, 3):
-        raise InputError(f"image channels must be 1 or 3, got {channels}")
+    name = name or _default_name(raw)
+    return to_float(read_image(raw, max_pixels, name), channels, background, name)
+
+
+def read_image(raw, max_pixels: int | None = None, name: str | None = None) -> Tensor:
+    """Any image source, decoded and size-checked but not converted: (C, H, W) with C in 1..4,
+    uint8, uint16 or float in [0, 1]. `to_float` applies the rule above."""
+    name = name or _default_name(raw)
     if isinstance(raw, (str, Path)):
-        name = name or f"image file {raw}"
         img = _read_file(Path(raw), max_pixels, name)
     elif isinstance(raw, Image.Image):
-        name = name or "image input"
         _check_size(raw.height, raw.width, max_pixels, name)
         img = _from_pil(raw)
     elif isinstance(raw, (Tensor, np.ndarray)):
-        name = name or "image input"
         img = _from_array(raw, name)
     else:
         raise InputError(
@@ -63,7 +66,11 @@ def load_image(
             "a PIL image, a tensor or a numpy array"
         )
     _check_size(img.shape[-2], img.shape[-1], max_pixels, name)
-    return _finish(img, channels, background, name)
+    return img
+
+
+def _default_name(raw) -> str:
+    return f"image file {raw}" if isinstance(raw, (str, Path)) else "image input"
 
 
 def _check_size(h: int, w: int, max_pixels: int | None, name: str) -> None:
@@ -168,12 +175,16 @@ def _from_array(raw: Tensor | np.ndarray, name: str) -> Tensor:
     return raw
 
 
-def _finish(img: Tensor, channels: int, background: float, name: str) -> Tensor:
-    """Integer or float (C, H, W) to float32 (channels, H, W) in [0, 1], alpha composited."""
+def to_float(
+    img: Tensor, channels: int = 3, background: float = 0.0, name: str = "image"
+) -> Tensor:
+    """Decoded (C, H, W) to float32 (channels, H, W) in [0, 1], alpha composited."""
+    if channels not in (1, 3):
+        raise InputError(f"image channels must be 1 or 3, got {channels}")
     if img.dtype == torch.uint8:
-        img = img.float() / 255.0
+        img = img.float().div_(255.0)
     elif img.dtype == torch.uint16:
-        img = img.to(torch.int32).float() / 65535.0
+        img = img.to(torch.int32).float().div_(65535.0)
     else:
         img = img.float()
     if img.shape[0] in (2, 4):  # last channel is alpha

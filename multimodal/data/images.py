@@ -116,7 +116,7 @@ class ImageFolderDataModule(ExampleDataModule):
         if not self.verify:
             return True
         try:
-            self.tokenizer(self.modality).load(path)
+            self.tokenizer(self.modality).read(path)
         except InputError as e:
             self.bad_samples.handle(e)
             return False

@@ -141,6 +141,17 @@ def test_normalization_and_resize_rule():
     assert seg.data.shape == (3, 13 * 16, 19 * 16)
 
 
+def test_8_bit_fast_path_matches_the_float_path():
+    tok = ImageTokenizer(
+        8, patch_size=16, channels=3, max_patches=12, mean=[0.0] * 3, std=[1.0] * 3
+    )
+    pixels = torch.randint(0, 256, (3, 61, 90), dtype=torch.uint8)
+    fast = tok.prepare(pixels).data  # resized as uint8, then scaled
+    exact = tok.prepare(pixels.float() / 255).data  # scaled, then resized as float
+    assert fast.shape == exact.shape == (3, 32, 64)
+    torch.testing.assert_close(fast, exact, rtol=0, atol=1.01 / 255)
+
+
 def test_augmentation_only_when_training():
     flip = v2.RandomHorizontalFlip(p=1.0)
     tok = ImageTokenizer(8, patch_size=2, channels=1, augment=[flip])
