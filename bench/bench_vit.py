@@ -1,0 +1,116 @@
+"""Image classification speed at ViT-Tiny sizes: our image tokenizer + shared transformer +
+classifier head against timm's `vit_tiny_patch16_224` (built without pretrained weights).
+
+Both sides: 224x224 RGB, patch 16 (196 patches + a class token), width 192, depth 12, 3 heads,
+MLP ratio 4, 1000 classes, class-token pooling, the same batch, in the same process,
+alternating. Ours starts from prepared images (normalized tensors) and includes collation
+(patch packing), as timm's figure includes its conv patch embedding. Two figures each:
+inference (eval, no grad) and a training step (forward, cross-entropy, backward).
+"""
+
+import torch
+import torch.nn.functional as F
+from common import measure, record
+
+from multimodal.model import MultimodalModel
+from multimodal.segment import Segment
+from multimodal.tasks.classifier_head import ClassifierHead
+from multimodal.tokenizers.image import ImageTokenizer
+from multimodal.transformer import Transformer
+
+SIZE, PATCH, WIDTH, DEPTH, HEADS, CLASSES = 224, 16, 192, 12, 3, 1000
+PEER, UNIT = "timm vit_tiny_patch16_224", "images/s"
+
+
+def ours_model() -> MultimodalModel:
+    grid = SIZE // PATCH
+    tok = ImageTokenizer(WIDTH, PATCH, channels=3, max_patches=grid * grid, class_token=True)
+    return MultimodalModel(
+        {"image": tok},
+        Transformer(WIDTH, DEPTH, HEADS),
+        {"classifier": ClassifierHead(WIDTH, CLASSES, pooling="cls")},
+        context_length=grid * grid + 1,
+    )
+
+
+def peer_model():
+    import timm
+
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=CLASSES)
+
+
+def ours_logits(model: MultimodalModel, segments: list[Segment]) -> torch.Tensor:
+    batch = model.collate([[s] for s in segments])
+    return model.head("classifier")(model(batch, mask="bidirectional"), batch)  # (B, K)
+
+
+def compare(batch_size: int, repeats: int, warmup: int) -> list[dict]:
+    torch.manual_seed(0)
+    images = torch.randn(batch_size, 3, SIZE, SIZE)  # already normalized pixels
+    labels = torch.randint(0, CLASSES, (batch_size,))
+    segments = [Segment("image", img) for img in images]
+    ours, peer = ours_model(), peer_model()
+    config = {
+        "batch": batch_size,
+        "image": SIZE,
+        "patch": PATCH,
+        "width": WIDTH,
+        "depth": DEPTH,
+        "heads": HEADS,
+        "classes": CLASSES,
+        "threads": torch.get_num_threads(),
+    }
+
+    ours.eval(), peer.eval()
+
+    @torch.no_grad()
+    def ours_infer():
+        return ours_logits(ours, segments)
+
+    @torch.no_grad()
+    def peer_infer():
+        return peer(images)
+
+    t_ours, t_peer = measure(ours_infer, peer_infer, repeats, warmup)
+    records = [
+        record(
+            "vit_tiny_inference",
+            batch_size / t_ours,
+            batch_size / t_peer,
+            PEER,
+            UNIT,
+            True,
+            {**config, "mode": "eval, no_grad"},
+        )
+    ]
+
+    ours.train(), peer.train()
+
+    def ours_train():
+        F.cross_entropy(ours_logits(ours, segments), labels).backward()
+
+    def peer_train():
+        F.cross_entropy(peer(images), labels).backward()
+
+    t_ours, t_peer = measure(ours_train, peer_train, repeats, warmup)
+    records.append(
+        record(
+            "vit_tiny_train_step",
+            batch_size / t_ours,
+            batch_size / t_peer,
+            PEER,
+            UNIT,
+            True,
+            {**config, "mode": "train, forward + cross-entropy + backward"},
+        )
+    )
+    return records
+
+
+def run(batch_size: int = 32, repeats: int = 7, warmup: int = 2) -> list[dict]:
+    return compare(batch_size, repeats, warmup)
+
+
+if __name__ == "__main__":
+    for r in run():
+        print(r)
