@@ -5,8 +5,8 @@ The rule:
 - A path (str or `os.PathLike`) of an existing file goes by the file's first bytes (PNG, JPEG,
   GIF, BMP, WebP, TIFF: image; WAV, FLAC, Ogg: audio). A file whose extension says another
   modality than its bytes, or whose bytes are neither, is refused.
-- Any other str is text, unless it is named like an image or audio file (then it is refused as
-  a missing file; name it `{"text": ...}` to mean the words).
+- Any other str is text, unless it is one word named like an image or audio file ("photo.png"):
+  that is refused as a missing file (name it `{"text": ...}` to mean the words).
 - A PIL image is an image; an `(array, sample_rate)` pair is audio.
 - A tensor or numpy array: 3-D, or 2-D uint8, is an image; 1-D samples need their sample rate,
   so they are refused unless given as `(array, sample_rate)`.
@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from torch import Tensor
 
 from multimodal.errors import InputError
@@ -92,8 +93,8 @@ def split(raw, name: str = "input") -> tuple[str, object]:
             raise InputError(f"{name} {raw} is not an existing file")
         return file_modality(raw), str(raw)
     if isinstance(raw, str):
-        named = by_extension(raw) if "\n" not in raw and len(raw) < 4096 else None
-        if named is not None:
+        named = None if any(c.isspace() for c in raw) else by_extension(raw)
+        if named is not None:  # one word named like a file: a mistyped path, not a prompt
             raise InputError(
                 f"{name} {raw!r} is named like an {named} file but no such file exists; "
                 'pass {"text": ...} to use it as text'
@@ -101,7 +102,7 @@ def split(raw, name: str = "input") -> tuple[str, object]:
         return "text", raw
     if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[1], int | np.integer):
         return "audio", raw
-    if type(raw).__module__.startswith("PIL.") and hasattr(raw, "getbands"):
+    if isinstance(raw, Image.Image):
         return "image", raw
     if isinstance(raw, Tensor | np.ndarray):
         return array_modality(raw, name), raw
@@ -137,5 +138,6 @@ def detect(raw, tokenizers: Mapping | None = None, name: str = "input") -> str:
 def check_known(modality: str, tokenizers: Mapping, name: str) -> None:
     if modality not in tokenizers:
         raise InputError(
-            f"{name} needs a {modality!r} tokenizer, but the model has only {list(tokenizers)}"
+            f"{name} needs the {modality!r} tokenizer, which the model lacks; it has "
+            f"{list(tokenizers)}"
         )

@@ -144,7 +144,7 @@ def test_bad_settings_and_inputs_are_named(files):
         infer(ckpt, "inputs=[a]", "output=xml")
     with pytest.raises(InputError, match=f"model file {files['speech']} has no classifier head"):
         infer(f"ckpt={files['speech']}", f"inputs=[{files['wav']}]", "mode=classify")
-    with pytest.raises(InputError, match=r"input 0 \(.*clip.wav\) needs a 'audio' tokenizer"):
+    with pytest.raises(InputError, match=r"input 0 \(.*clip.wav\) needs the 'audio' tokenizer"):
         infer(ckpt, f"inputs=[{files['wav']}]")
 
 

@@ -189,7 +189,7 @@ def test_classify_gives_the_top_labels_of_the_classifier(vision_ckpt, tmp_path):
 def test_bad_inputs_are_refused_with_a_sentence_naming_them(vision_ckpt, speech_ckpt, tmp_path):
     vision, speech = multimodal.load(vision_ckpt), multimodal.load(speech_ckpt)
     wav = clip(tmp_path)
-    with pytest.raises(InputError, match=r"input 0 \(.*clip.wav\) needs a 'audio' tokenizer"):
+    with pytest.raises(InputError, match=r"input 0 \(.*clip.wav\) needs the 'audio' tokenizer"):
         vision.generate([wav, "Say"])
     with pytest.raises(InputError, match=f"model file {speech_ckpt} has no classifier head"):
         speech.classify(wav)

@@ -51,6 +51,7 @@ def test_audio_files_are_told_by_their_bytes(tmp_path, fmt, name):
 def test_in_memory_inputs_by_type():
     gray = np.zeros((8, 8), np.uint8)
     assert detect("What digit is this?") == "text"
+    assert detect("What is in photo.png") == "text"  # words, not a mistyped file name
     assert detect(Image.fromarray(gray)) == "image"
     assert detect(gray) == "image"  # 2-D uint8
     assert detect(np.zeros((8, 8, 3), np.float32)) == "image"  # 3-D array (H, W, C)
@@ -100,8 +101,8 @@ def test_refusals_name_the_input():
         detect(np.zeros((8, 8), np.float32), name="input 2")
     with pytest.raises(InputError, match="input 0 is a bytes"):
         detect(b"raw", name="input 0")
-    with pytest.raises(InputError, match=r"input 4 needs a 'audio' tokenizer, .* only \['text'\]"):
+    with pytest.raises(InputError, match=r"input 4 needs the 'audio' tokenizer, .* has \['text'\]"):
         detect((np.zeros(1600), 16000), {"text": None}, name="input 4")
-    with pytest.raises(InputError, match="input 0 needs a 'audio' tokenizer"):
+    with pytest.raises(InputError, match="input 0 needs the 'audio' tokenizer"):
         detect({"audio": "a.wav"}, {"text": None, "image": None}, name="input 0")
     assert not Path("missing.png").exists()
