@@ -35,10 +35,13 @@ def build_model(model_config: dict) -> MultimodalModel:
     return instantiate(model_config, _convert_="all")
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> MultimodalModel:
-    """The model of a checkpoint, rebuilt from its stored config, in eval mode."""
+def load_model_and_config(path: str | Path) -> tuple[MultimodalModel, dict]:
+    """The model of a checkpoint, rebuilt from its stored config, and that config."""
     ckpt = read_checkpoint(path)
-    model = build_model(ckpt["config"]["model"])
+    config = ckpt["config"]
+    if not isinstance(config.get("model"), dict):
+        raise InputError(f"checkpoint {path} stores no model config (config key model)")
+    model = build_model(config["model"])
     state = {
         k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
     }
@@ -47,4 +50,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> Multimod
     except RuntimeError as e:
         first = str(e).splitlines()[0]
         raise InputError(f"checkpoint {path} does not match its own config ({first})") from None
+    return model, config
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> MultimodalModel:
+    """The model of a checkpoint, rebuilt from its stored config, in eval mode."""
+    model, _ = load_model_and_config(path)
     return model.to(device).eval()

@@ -14,29 +14,11 @@ import safetensors
 import safetensors.torch
 import torch
 
-from multimodal.checkpoint import build_model, read_checkpoint
+from multimodal.checkpoint import build_model, load_model_and_config
 from multimodal.errors import InputError
 from multimodal.model import MultimodalModel
 
 FORMAT = "tokenize-anything"
-
-
-def checkpoint_model(path: str | Path) -> tuple[MultimodalModel, dict]:
-    """The model of a Lightning checkpoint and the config stored in it."""
-    ckpt = read_checkpoint(path)
-    config = ckpt["config"]
-    if not isinstance(config.get("model"), dict):
-        raise InputError(f"checkpoint {path} stores no model config (config key model)")
-    model = build_model(config["model"])
-    state = {
-        k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
-    }
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise InputError(f"checkpoint {path} does not match its own config ({first})") from None
-    return model, config
 
 
 def export(ckpt: str | Path, out: str | Path) -> Path:
@@ -44,7 +26,7 @@ def export(ckpt: str | Path, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix != ".safetensors":
         raise InputError(f"export path {out} must end in .safetensors")
-    model, config = checkpoint_model(ckpt)
+    model, config = load_model_and_config(ckpt)
     out.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"format": FORMAT, "config": json.dumps(config)}
     safetensors.torch.save_model(model, str(out), metadata=metadata)
@@ -90,5 +72,5 @@ def read_model(
     if path.suffix == ".safetensors":
         model, config = read_export(path)
     else:
-        model, config = checkpoint_model(path)
+        model, config = load_model_and_config(path)
     return model.to(device).eval(), config
