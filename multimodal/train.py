@@ -13,6 +13,7 @@ from multimodal.checkpoint import build_model
 from multimodal.config import validate
 from multimodal.errors import InputError
 from multimodal.tasks.module import MultimodalModule
+from multimodal.transfer import adopt_source_config, freeze, load_matching
 
 
 def build(cfg: DictConfig, key: str, **kwargs):
@@ -38,7 +39,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured task and data; test if there is a test split."""
     validate(cfg)
     pl.seed_everything(cfg.seed, workers=True)
+    source = adopt_source_config(cfg.model, cfg.init_from) if cfg.init_from else None
     model = build(cfg, "model")
+    if source is not None:
+        load_matching(model, source, cfg.init_from)
+    freeze(model, cfg.freeze)
     if cfg.compile:
         model.backbone.compile()
     task = build(cfg, "task")
