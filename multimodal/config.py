@@ -14,6 +14,7 @@ REQUIRED = {
 TYPED = {
     "seed": int,
     "compile": bool,
+    "threads": int,
     "model.context_length": int,
     "model.backbone.d_model": int,
     "model.backbone.n_layers": int,

@@ -10,7 +10,7 @@ class MLP(nn.Module):
         super().__init__()
         hidden = int(ratio * d_model)
         self.fc = nn.Linear(d_model, hidden, bias=bias)
-        self.act = nn.GELU(approximate="tanh")
+        self.act = nn.GELU()
         self.proj = nn.Linear(hidden, d_model, bias=bias)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 

@@ -5,6 +5,7 @@
 """
 
 import pytorch_lightning as pl
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -38,6 +39,8 @@ def build_all(cfg: DictConfig, group: str) -> list:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured task and data; test if there is a test split."""
     validate(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
     source = adopt_source_config(cfg.model, cfg.init_from) if cfg.init_from else None
     model = build(cfg, "model")

@@ -16,7 +16,8 @@ def main(cfg: DictConfig) -> float | None:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    print({k: round(v, 4) for k, v in sorted(results.items())})
+    shown = {k: round(v, 4) for k, v in sorted(results.items()) if "_confusion_" not in k}
+    print(shown)  # confusion-matrix cells are in the CSV and TensorBoard logs
     return results.get("val_loss")
 
 
