@@ -4,10 +4,9 @@ mm-bpe train data/text/shakespeare/*.txt --vocab-size 8192 -o shakespeare-8192.t
 """
 
 import argparse
-import sys
 import time
 
-from multimodal.errors import InputError
+from multimodal.cli.errors import one_line_errors
 from multimodal.tokenizers.bpe_trainer import train_files
 from multimodal.tokenizers.vocab import write_ranks
 
@@ -26,11 +25,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     start = time.perf_counter()
-    try:
+    with one_line_errors():
         ranks = train_files(args.files, args.vocab_size, progress=not args.quiet)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     write_ranks(ranks, args.out)
     print(f"wrote {len(ranks)} tokens to {args.out} in {time.perf_counter() - start:.1f} s")
 

@@ -3,12 +3,11 @@
 mm-classify ckpt=runs/<run>/checkpoints/last.ckpt images=[a.png,b.jpg] top_k=3
 """
 
-import sys
-
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from multimodal.checkpoint import load_model
+from multimodal.cli.errors import one_line_errors
 from multimodal.errors import InputError
 from multimodal.tasks.classification import classify
 
@@ -36,11 +35,8 @@ def run(cfg: DictConfig) -> list[list[tuple[str, float]]]:
 
 @hydra.main(config_path="pkg://multimodal.conf", config_name="classify", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors():
         run(cfg)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

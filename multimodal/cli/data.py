@@ -9,9 +9,9 @@ by the others.
 
 import argparse
 import importlib
-import sys
 from pathlib import Path
 
+from multimodal.cli.errors import one_line_errors
 from multimodal.errors import InputError
 
 # part -> (module, function); each function takes (out: Path, force: bool) and returns a summary.
@@ -61,13 +61,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    try:
+    with one_line_errors():
         for part in parts(args.only):
             print(f"[{part}]", flush=True)
             print(prepare_part(part, args.out, args.force), flush=True)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

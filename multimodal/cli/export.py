@@ -3,12 +3,12 @@
 mm-export ckpt=runs/<run>/checkpoints/last.ckpt out=model.safetensors
 """
 
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from multimodal.cli.errors import one_line_errors
 from multimodal.errors import InputError
 from multimodal.export import export
 
@@ -27,11 +27,8 @@ def run(cfg: DictConfig) -> Path:
 
 @hydra.main(config_path="pkg://multimodal.conf", config_name="export", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors():
         run(cfg)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,10 @@
 """`mm-generate`: sample text from a checkpoint, which rebuilds its model from the stored config."""
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
 from multimodal.checkpoint import load_model
-from multimodal.errors import InputError
+from multimodal.cli.errors import one_line_errors
 from multimodal.generation import generate
 
 
@@ -31,12 +29,9 @@ def sample(cfg: DictConfig) -> list[str]:
 
 @hydra.main(config_path="pkg://multimodal.conf", config_name="generate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors():
         for i, s in enumerate(sample(cfg)):
             print(f"--- sample {i} ---\n{s}")
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ mm-infer ckpt=runs/<run>/checkpoints/last.ckpt inputs=[photo.png,"The digit is"]
 """
 
 import json
-import sys
 
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from multimodal.cli.errors import one_line_errors
 from multimodal.errors import InputError
 from multimodal.inference import Predictor, load
 
@@ -96,11 +96,8 @@ def run(cfg: DictConfig) -> list[dict]:
 
 @hydra.main(config_path="pkg://multimodal.conf", config_name="infer", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors():
         run(cfg)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

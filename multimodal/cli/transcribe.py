@@ -1,12 +1,12 @@
 """`mm-transcribe`: print a transcript for each audio file, from a transcription checkpoint."""
 
-import sys
 from collections.abc import Sequence
 
 import hydra
 from omegaconf import DictConfig, ListConfig
 
 from multimodal.checkpoint import load_model, read_checkpoint
+from multimodal.cli.errors import one_line_errors
 from multimodal.errors import InputError
 from multimodal.tasks.transcription import transcribe
 
@@ -46,12 +46,9 @@ def run(cfg: DictConfig) -> list[tuple[str, str]]:
 
 @hydra.main(config_path="pkg://multimodal.conf", config_name="transcribe", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors():
         for path, text in run(cfg):
             print(f"{path}\t{text}")
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":
