@@ -12,6 +12,16 @@ from multimodal.tokenizers.text import TextTokenizer
 from multimodal.tokenizers.vocab import GPT4_PATTERN, with_specials, write_ranks
 from multimodal.transformer import Transformer
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tests use tiny models: one torch thread is fastest for them, and fair to a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 CORPUS = (
     "To be, or not to be, that is the question:\n"
     "Whether 'tis nobler in the mind to suffer\n"

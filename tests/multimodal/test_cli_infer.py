@@ -22,14 +22,6 @@ from multimodal.tokenizers.vocab import export_vocab
 D = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def save(path, encoding, tokenizer: str, head: str):
     """A checkpoint of a text + `tokenizer` model with an LM head and `head`."""
     extra = {

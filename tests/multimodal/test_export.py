@@ -20,14 +20,6 @@ from multimodal.tokenizers.vocab import export_vocab
 D = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def ckpt(tmp_path, byte_encoding):
     """An image + text checkpoint with a tied LM head and a classifier, as mm-train writes it."""

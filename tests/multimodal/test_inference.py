@@ -22,15 +22,6 @@ D = 32
 LABELS = ["cat", "dog", "owl"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and that is fair to a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def model_config(encoding, modalities=("image",), heads=("lm", "classifier"), context=128) -> dict:
     """A plain model config, as a checkpoint stores it."""
     tokenizers = {

@@ -22,15 +22,6 @@ from multimodal.train import train
 from multimodal.transformer import Transformer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models step faster on one thread, and much faster on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def level_image(
     label: int, height: int = 28, width: int = 28, seed: int = 0, classes: int = 10
 ) -> np.ndarray:

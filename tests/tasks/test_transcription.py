@@ -22,15 +22,6 @@ from multimodal.transformer import Transformer
 CHARS = " abcdefghijklmnopqrstuvwxyz"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread is fastest, and fair to a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TONES = {"one": 300.0, "two": 700.0, "three": 1500.0}  # a "word" is a tone of its own pitch
 
 

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from hydra import compose, initialize_config_module
 
 from multimodal.checkpoint import load_model
@@ -69,14 +68,6 @@ def config(root, run_dir, *overrides):
                 *overrides,
             ],
         )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("head", ["ar", "ctc"])

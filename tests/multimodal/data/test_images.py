@@ -17,14 +17,6 @@ from multimodal.errors import InputError
 from multimodal.tokenizers.image import ImageTokenizer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def save(path: Path, value: int, size=(8, 8)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full(size, value, dtype=np.uint8)).save(path)
