@@ -6,10 +6,11 @@ import pytest
 import tiktoken
 import torch
 
+from multimodal.checkpoint import build_model
 from multimodal.model import MultimodalModel
 from multimodal.tasks.lm_head import LMHead
 from multimodal.tokenizers.text import TextTokenizer
-from multimodal.tokenizers.vocab import GPT4_PATTERN, with_specials, write_ranks
+from multimodal.tokenizers.vocab import GPT4_PATTERN, export_vocab, with_specials, write_ranks
 from multimodal.transformer import Transformer
 
 
@@ -64,6 +65,88 @@ def corpus_root(tmp_path) -> Path:
     for i in range(3):
         (folder / f"play{i}.txt").write_text(CORPUS * 20, encoding="utf-8")
     return tmp_path
+
+
+def plain_model_config(
+    encoding,
+    modalities=("image",),
+    heads=("lm", "classifier"),
+    context=128,
+    n_layers=2,
+    labels=("cat", "dog", "owl"),
+    ctc_vocab=" abc",
+    max_seconds=2.0,
+    d_model=32,
+) -> dict:
+    """A small text + `modalities` model config with `heads`, plain as a checkpoint stores it."""
+    tokenizers = {
+        "text": {
+            "_target_": "multimodal.tokenizers.text.TextTokenizer",
+            "d_model": d_model,
+            "vocab": export_vocab(encoding),
+        },
+        "image": {
+            "_target_": "multimodal.tokenizers.image.ImageTokenizer",
+            "d_model": d_model,
+            "patch_size": 4,
+            "channels": 1,
+        },
+        "audio": {
+            "_target_": "multimodal.tokenizers.audio.AudioTokenizer",
+            "d_model": d_model,
+            "max_seconds": max_seconds,
+        },
+    }
+    all_heads = {
+        "lm": {"_target_": "multimodal.tasks.lm_head.LMHead", "tie_to": "text"},
+        "classifier": {
+            "_target_": "multimodal.tasks.classifier_head.ClassifierHead",
+            "d_model": d_model,
+            "labels": list(labels),
+        },
+        "ctc": {
+            "_target_": "multimodal.tasks.ctc_head.CTCHead",
+            "d_model": d_model,
+            "vocab": ctc_vocab,
+        },
+    }
+    return {
+        "_target_": "multimodal.model.MultimodalModel",
+        "context_length": context,
+        "backbone": {
+            "_target_": "multimodal.transformer.Transformer",
+            "d_model": d_model,
+            "n_layers": n_layers,
+            "n_heads": 4,
+        },
+        "tokenizers": {m: tokenizers[m] for m in ("text", *modalities)},
+        "heads": {h: all_heads[h] for h in heads},
+    }
+
+
+def save_checkpoint(path, config: dict, seed=0, head_std=0.5) -> Path:
+    """A checkpoint as mm-train writes it, with random (not zero) head weights."""
+    torch.manual_seed(seed)
+    model = build_model(config["model"])
+    for p in model.heads.parameters():
+        torch.nn.init.normal_(p, std=head_std)
+    state = {"model." + k: v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "config": config}, path)
+    return path
+
+
+@pytest.fixture
+def checkpoint(byte_encoding):
+    """`checkpoint(path, run_config={}, head_std=0.5, **model)`: write a small model's checkpoint.
+
+    `model` keywords go to `plain_model_config`; `run_config` adds keys beside "model".
+    """
+
+    def write(path, run_config=None, head_std=0.5, **model):
+        config = {"model": plain_model_config(byte_encoding, **model), **(run_config or {})}
+        return save_checkpoint(path, config, head_std=head_std)
+
+    return write
 
 
 def make_lm(encoding, d_model=32, n_layers=2, n_heads=4, context_length=128, seed=0):

@@ -9,80 +9,39 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from hydra import compose, initialize_config_module
 from PIL import Image
 
 import multimodal
-from multimodal.checkpoint import build_model
 from multimodal.cli.infer import run
 from multimodal.errors import InputError
-from multimodal.tokenizers.vocab import export_vocab
-
-D = 32
 
 
-def save(path, encoding, tokenizer: str, head: str):
+def save(checkpoint, path, tokenizer: str, head: str):
     """A checkpoint of a text + `tokenizer` model with an LM head and `head`."""
-    extra = {
-        "image": {
-            "_target_": "multimodal.tokenizers.image.ImageTokenizer",
-            "d_model": D,
-            "patch_size": 4,
-            "channels": 1,
-        },
-        "audio": {
-            "_target_": "multimodal.tokenizers.audio.AudioTokenizer",
-            "d_model": D,
-            "max_seconds": 1.0,
-        },
-    }[tokenizer]
-    heads = {
-        "classifier": {
-            "_target_": "multimodal.tasks.classifier_head.ClassifierHead",
-            "d_model": D,
-            "labels": ["zero", "one"],
-        },
-        "ctc": {"_target_": "multimodal.tasks.ctc_head.CTCHead", "d_model": D, "vocab": "ab"},
-    }
-    model_cfg = {
-        "_target_": "multimodal.model.MultimodalModel",
-        "context_length": 96,
-        "backbone": {
-            "_target_": "multimodal.transformer.Transformer",
-            "d_model": D,
-            "n_layers": 1,
-            "n_heads": 4,
-        },
-        "tokenizers": {
-            "text": {
-                "_target_": "multimodal.tokenizers.text.TextTokenizer",
-                "d_model": D,
-                "vocab": export_vocab(encoding),
-            },
-            tokenizer: extra,
-        },
-        "heads": {"lm": {"_target_": "multimodal.tasks.lm_head.LMHead"}, head: heads[head]},
-    }
-    torch.manual_seed(0)
-    model = build_model(model_cfg)
-    for p in model.heads.parameters():
-        torch.nn.init.normal_(p)
-    state = {"model." + k: v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "config": {"model": model_cfg}}, path)
-    return path
+    return checkpoint(
+        path,
+        head_std=1.0,
+        modalities=(tokenizer,),
+        heads=("lm", head),
+        context=96,
+        n_layers=1,
+        labels=("zero", "one"),
+        ctc_vocab="ab",
+        max_seconds=1.0,
+    )
 
 
 @pytest.fixture
-def files(tmp_path, byte_encoding):
+def files(tmp_path, checkpoint):
     rng = np.random.default_rng(0)
     for i in range(2):
         Image.fromarray(rng.integers(0, 256, (8, 12), dtype=np.uint8)).save(tmp_path / f"{i}.png")
     t = np.arange(4000) / 16000
     sf.write(tmp_path / "clip.wav", (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 16000)
     return {
-        "vision": save(tmp_path / "vision.ckpt", byte_encoding, "image", "classifier"),
-        "speech": save(tmp_path / "speech.ckpt", byte_encoding, "audio", "ctc"),
+        "vision": save(checkpoint, tmp_path / "vision.ckpt", "image", "classifier"),
+        "speech": save(checkpoint, tmp_path / "speech.ckpt", "audio", "ctc"),
         "png": [str(tmp_path / "0.png"), str(tmp_path / "1.png")],
         "wav": str(tmp_path / "clip.wav"),
     }

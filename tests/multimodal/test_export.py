@@ -11,59 +11,23 @@ import torch
 from hydra import compose, initialize_config_module
 
 import multimodal
-from multimodal.checkpoint import build_model
 from multimodal.cli.export import run as export_cli
 from multimodal.errors import InputError
 from multimodal.export import export
-from multimodal.tokenizers.vocab import export_vocab
-
-D = 32
 
 
 @pytest.fixture
-def ckpt(tmp_path, byte_encoding):
+def ckpt(tmp_path, checkpoint):
     """An image + text checkpoint with a tied LM head and a classifier, as mm-train writes it."""
-    config = {
-        "model": {
-            "_target_": "multimodal.model.MultimodalModel",
-            "context_length": 64,
-            "backbone": {
-                "_target_": "multimodal.transformer.Transformer",
-                "d_model": D,
-                "n_layers": 1,
-                "n_heads": 4,
-            },
-            "tokenizers": {
-                "text": {
-                    "_target_": "multimodal.tokenizers.text.TextTokenizer",
-                    "d_model": D,
-                    "vocab": export_vocab(byte_encoding),
-                },
-                "image": {
-                    "_target_": "multimodal.tokenizers.image.ImageTokenizer",
-                    "d_model": D,
-                    "patch_size": 4,
-                    "channels": 1,
-                },
-            },
-            "heads": {
-                "lm": {"_target_": "multimodal.tasks.lm_head.LMHead"},
-                "classifier": {
-                    "_target_": "multimodal.tasks.classifier_head.ClassifierHead",
-                    "d_model": D,
-                    "labels": ["a", "b", "c"],
-                },
-            },
-        },
-        "task": {"_target_": "multimodal.tasks.classification.Classification", "num_classes": 3},
-    }
-    torch.manual_seed(0)
-    model = build_model(config["model"])
-    torch.nn.init.normal_(model.heads["classifier"].fc.weight)
-    path = tmp_path / "run.ckpt"
-    state = {"model." + k: v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "config": config, "epoch": 3}, path)
-    return path
+    task = {"_target_": "multimodal.tasks.classification.Classification", "num_classes": 3}
+    return checkpoint(
+        tmp_path / "run.ckpt",
+        {"task": task},
+        head_std=1.0,
+        context=64,
+        n_layers=1,
+        labels=("a", "b", "c"),
+    )
 
 
 def image(seed=0):

@@ -8,7 +8,6 @@ import torch
 from PIL import Image
 
 import multimodal
-from multimodal.checkpoint import build_model
 from multimodal.errors import InputError
 from multimodal.generation import generate
 from multimodal.inference import Predictor
@@ -16,78 +15,21 @@ from multimodal.segment import Segment
 from multimodal.tasks.classification import classify
 from multimodal.tasks.transcribe_ar import decode_ar
 from multimodal.tasks.transcription import transcribe
-from multimodal.tokenizers.vocab import export_vocab
 
-D = 32
 LABELS = ["cat", "dog", "owl"]
 
 
-def model_config(encoding, modalities=("image",), heads=("lm", "classifier"), context=128) -> dict:
-    """A plain model config, as a checkpoint stores it."""
-    tokenizers = {
-        "text": {
-            "_target_": "multimodal.tokenizers.text.TextTokenizer",
-            "d_model": D,
-            "vocab": export_vocab(encoding),
-        },
-        "image": {
-            "_target_": "multimodal.tokenizers.image.ImageTokenizer",
-            "d_model": D,
-            "patch_size": 4,
-            "channels": 1,
-        },
-        "audio": {
-            "_target_": "multimodal.tokenizers.audio.AudioTokenizer",
-            "d_model": D,
-            "max_seconds": 2.0,
-        },
-    }
-    all_heads = {
-        "lm": {"_target_": "multimodal.tasks.lm_head.LMHead", "tie_to": "text"},
-        "classifier": {
-            "_target_": "multimodal.tasks.classifier_head.ClassifierHead",
-            "d_model": D,
-            "labels": LABELS,
-        },
-        "ctc": {"_target_": "multimodal.tasks.ctc_head.CTCHead", "d_model": D, "vocab": " abc"},
-    }
-    return {
-        "_target_": "multimodal.model.MultimodalModel",
-        "context_length": context,
-        "backbone": {
-            "_target_": "multimodal.transformer.Transformer",
-            "d_model": D,
-            "n_layers": 2,
-            "n_heads": 4,
-        },
-        "tokenizers": {m: tokenizers[m] for m in ("text", *modalities)},
-        "heads": {h: all_heads[h] for h in heads},
-    }
-
-
-def save_checkpoint(path, config: dict, seed=0):
-    """A checkpoint as mm-train writes it, with random (not zero) head weights."""
-    torch.manual_seed(seed)
-    model = build_model(config["model"])
-    for p in model.heads.parameters():
-        torch.nn.init.normal_(p, std=0.5)
-    state = {"model." + k: v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "config": config}, path)
-    return path
+@pytest.fixture
+def vision_ckpt(tmp_path, checkpoint):
+    return checkpoint(tmp_path / "vision.ckpt", labels=LABELS)
 
 
 @pytest.fixture
-def vision_ckpt(tmp_path, byte_encoding):
-    return save_checkpoint(tmp_path / "vision.ckpt", {"model": model_config(byte_encoding)})
-
-
-@pytest.fixture
-def speech_ckpt(tmp_path, byte_encoding):
-    config = {
-        "model": model_config(byte_encoding, ("audio",), ("lm", "ctc")),
-        "task": {"_target_": "multimodal.tasks.transcription.Transcription", "head": "ar"},
-    }
-    return save_checkpoint(tmp_path / "speech.ckpt", config)
+def speech_ckpt(tmp_path, checkpoint):
+    task = {"_target_": "multimodal.tasks.transcription.Transcription", "head": "ar"}
+    return checkpoint(
+        tmp_path / "speech.ckpt", {"task": task}, modalities=("audio",), heads=("lm", "ctc")
+    )
 
 
 def digit(seed=0, size=12) -> np.ndarray:
