@@ -79,7 +79,7 @@ def generate(
             f"model's context of {model.context_length} tokens"
         )
     device = model.device
-    batch = _to(batch, device)
+    batch = move_data_to_device(batch, device)
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -105,7 +105,8 @@ def generate(
             hidden = model.run(x, positions, no_pad, batch.prefix_len, mask, cache)
         else:
             extended = [list(s) + [Segment("text", ids.cpu())] for s, ids in zip(samples, out)]
-            hidden = model(_to(model.collate(extended, prefix_lens, "left"), device), mask=mask)
+            again = move_data_to_device(model.collate(extended, prefix_lens, "left"), device)
+            hidden = model(again, mask=mask)
     model.train(was_training)
     return [_until_stop(row.tolist(), set(stop_tokens)) for row in out]
 
@@ -115,7 +116,3 @@ def _until_stop(ids: list[int], stops: set[int]) -> list[int]:
         if t in stops:
             return ids[:i]
     return ids
-
-
-def _to(batch, device):
-    return move_data_to_device(batch, device)
