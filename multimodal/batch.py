@@ -1,8 +1,10 @@
 """`Batch` and `collate`: samples (ordered lists of segments) to one padded sequence batch.
 
 Every modality is collated once for the whole batch; `slots` says where its vectors go in the
-flattened (B * T) sequence. Shapes: B samples, T tokens (longest sample), S segments of one
-modality in the batch, L tokens of its longest segment.
+flattened (B * T) sequence. Each non-text segment sits between its boundary markers
+(`<|begin_image|>` ... `<|end_image|>`) when the text tokenizer's vocabulary has them.
+Shapes: B samples, T tokens (longest sample), S segments of one modality in the batch, L tokens
+of its longest segment.
 """
 
 from collections import defaultdict
@@ -41,18 +43,26 @@ class Batch:
         return out.view(B, T)
 
 
+def marker(token_id: int) -> Segment:
+    """A one-token text segment (a boundary marker)."""
+    return Segment("text", torch.tensor([token_id]), {"marker": True})
+
+
 def collate(
     samples: Sequence[Sequence[Segment]],
     tokenizers: Mapping[str, Tokenizer],
     prefix_lens: Sequence[int] | None = None,
     pad_side: str = "right",
     max_len: int | None = None,
+    markers: bool = True,
 ) -> Batch:
     """Batch samples of any modalities.
 
-    prefix_lens: per-sample length of the bidirectional prefix, in tokens (prefix-LM mask).
+    prefix_lens: per-sample length of the bidirectional prefix, in tokens of the given segments
+        (prefix-LM mask); it grows by the boundary markers that fall inside it.
     pad_side: "right" for training, "left" for generation (all samples end at column T - 1).
     max_len: the model's context; a longer sample raises `InputError` naming its index.
+    markers: wrap non-text segments in the text vocabulary's begin/end markers, where it has them.
     """
     if not samples:
         raise InputError("the batch is empty; expected at least one sample")
@@ -61,11 +71,12 @@ def collate(
     names = list(tokenizers)
     segments: dict[str, list[Segment]] = defaultdict(list)
     places: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # (sample, offset, n)
-    lengths = []
+    text = tokenizers["text"] if markers and "text" in tokenizers else None
+    lengths, prefix = [], list(prefix_lens) if prefix_lens is not None else [0] * len(samples)
     for b, sample in enumerate(samples):
         if not sample:
             raise InputError(f"sample {b} has no segments; expected at least one")
-        offset = 0
+        offset, given, given_prefix = 0, 0, prefix[b]  # given: tokens of the segments passed in
         for seg in sample:
             if seg.modality not in tokenizers:
                 raise InputError(
@@ -73,9 +84,16 @@ def collate(
                     f"only for {names}"
                 )
             n = tokenizers[seg.modality].num_tokens(seg)
-            segments[seg.modality].append(seg)
-            places[seg.modality].append((b, offset, n))
-            offset += n
+            ids = text.markers(seg.modality) if text is not None else None
+            wrapped = [seg] if ids is None else [marker(ids[0]), seg, marker(ids[1])]
+            if ids is not None:  # a marker inside the prefix joins it
+                prefix[b] += (given < given_prefix) + (given + n <= given_prefix)
+            for part in wrapped:
+                k = n if part is seg else 1
+                segments[part.modality].append(part)
+                places[part.modality].append((b, offset, k))
+                offset += k
+            given += n
         if max_len is not None and offset > max_len:
             raise InputError(
                 f"sample {b} is {offset} tokens long; the model's context is {max_len} tokens"
@@ -99,12 +117,11 @@ def collate(
     last = first + torch.tensor(lengths)[:, None]
     padding = (columns < first) | (columns >= last)  # (B, T)
     positions = (columns - first).masked_fill(padding, 0)
-    prefix = torch.tensor(prefix_lens if prefix_lens is not None else [0] * B, dtype=torch.long)
     return Batch(
         inputs={m: tokenizers[m].collate(segs) for m, segs in segments.items()},
         slots=slots,
         modality_ids=modality_ids,
         padding=padding,
-        prefix_len=prefix,
+        prefix_len=torch.tensor(prefix, dtype=torch.long),
         positions=positions,
     )

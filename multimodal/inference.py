@@ -7,9 +7,9 @@
 
 Inputs may be paths, strings, PIL images, tensors, arrays or `(array, sample_rate)` pairs; the
 modality is told by `multimodal.modality` or named as `{"image": x}`. A generation prompt is laid
-out as the transcription task lays out its samples: each image or audio input sits between its
-`<|begin_...|>` / `<|end_...|>` markers (when the vocabulary has them), and everything up to the
-last non-text input's end marker is a bidirectional prefix; the text after it is causal.
+out as the training tasks lay out their samples: `collate` puts each image or audio input between
+its `<|begin_...|>` / `<|end_...|>` markers, and everything up to the last non-text input's end
+marker is a bidirectional prefix; the text after it is causal.
 """
 
 import os
@@ -85,33 +85,26 @@ class Predictor:
                 raise  # the tokenizer's sentence names the file
             raise InputError(f"{name}: {e}") from None
 
-    def marker(self, kind: str, modality: str) -> list[Segment]:
-        """`<|begin_<modality>|>` or `<|end_<modality>|>` as a text segment, if the vocabulary has it."""
-        text = self.model.tokenizers["text"]
-        token = f"<|{kind}_{modality}|>"
-        if token not in text.encoding.special_tokens_set:
-            return []
-        return [Segment("text", torch.tensor([text.special(token)]))]
-
     def sequence(self, items: Sequence[Item]) -> tuple[list[Segment], int]:
-        """A generation prompt's segments and its bidirectional prefix length in tokens."""
-        segments, prefix_len, total, counts = [], 0, 0, []
+        """A generation prompt's segments and its bidirectional prefix length in their tokens
+        (`collate` adds the boundary markers and grows the prefix by those inside it)."""
+        segments, prefix_len, given, total, counts = [], 0, 0, 0, []
+        tokenizers = self.model.tokenizers
+        text = tokenizers["text"] if "text" in tokenizers else None
         for item in items:
             modality = item[0]
             seg = self.prepare(item)
-            wrapped = [seg]
+            n = self.model.tokenizer(modality).num_tokens(seg)
+            segments.append(seg)
+            given += n
             if modality != "text":
-                wrapped = self.marker("begin", modality) + [seg] + self.marker("end", modality)
-            n = sum(self.model.tokenizer(s.modality).num_tokens(s) for s in wrapped)
-            segments += wrapped
-            total += n
+                prefix_len = given
+            total += n + (2 if text is not None and text.markers(modality) else 0)
             counts.append(f"{item[2]}: {n} {modality} tokens")
-            if modality != "text":
-                prefix_len = total
         if total > self.model.context_length:
             raise InputError(
-                f"the inputs are {total} tokens long ({', '.join(counts)}); the model's context "
-                f"is {self.model.context_length} tokens"
+                f"the inputs are {total} tokens long ({', '.join(counts)}, with boundary "
+                f"markers); the model's context is {self.model.context_length} tokens"
             )
         return segments, prefix_len
 

@@ -14,11 +14,14 @@ from multimodal.tasks.task import Task
 
 
 def next_token_targets(batch: Batch) -> Tensor:
-    """(B, T) id of the next text token at each position, -100 where the next token is not text."""
+    """(B, T) id of the next text token at each position; -100 where the next token is not text
+    or is still inside the bidirectional prefix (which sees it), so the loss starts at the
+    prefix's last token."""
     ids = batch.gather("text", batch.inputs["text"]["ids"])  # (B, T), -100 off text
     targets = ids.roll(-1, dims=1)
     targets[:, -1] = -100
-    return targets
+    inside = batch.positions < (batch.prefix_len[:, None] - 1)  # (B, T)
+    return targets.masked_fill(inside, -100)
 
 
 class LanguageModeling(Task):

@@ -12,12 +12,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from multimodal.batch import Batch
 from multimodal.errors import InputError
 from multimodal.generation import generate
 from multimodal.model import MultimodalModel
 from multimodal.segment import Segment
-from multimodal.tasks.language_modeling import next_token_targets
 from multimodal.tokenizers.text import TextTokenizer
 
 BEGIN_AUDIO, END_AUDIO = "<|begin_audio|>", "<|end_audio|>"
@@ -26,23 +24,17 @@ BEGIN_AUDIO, END_AUDIO = "<|begin_audio|>", "<|end_audio|>"
 def ar_sample(
     text: TextTokenizer, audio_tokens: int, audio: Segment, transcript: str | None = None
 ) -> tuple[list[Segment], int]:
-    """Segments of one sample (the prompt alone when `transcript` is None) and its prefix length."""
-    tail = [text.special(END_AUDIO)]
-    if transcript is not None:
-        tail += text.encode(" " + transcript.strip()) + [text.eot]
-    segments = [
-        Segment("text", torch.tensor([text.special(BEGIN_AUDIO)])),
-        audio,
-        Segment("text", torch.tensor(tail)),
-    ]
-    return segments, audio_tokens + 2
-
-
-def ar_targets(batch: Batch) -> Tensor:
-    """(B, T) next text token after `<|end_audio|>` and each transcript token, -100 elsewhere."""
-    targets = next_token_targets(batch)
-    inside = batch.positions < (batch.prefix_len[:, None] - 1)  # the prefix sees its own next token
-    return targets.masked_fill(inside, -100)
+    """Segments of one sample (the prompt alone when `transcript` is None) and its prefix length;
+    `collate` adds the audio's boundary markers, the end marker inside the prefix."""
+    if text.markers("audio") is None:
+        raise InputError(
+            f"the text vocabulary has no {BEGIN_AUDIO} and {END_AUDIO} tokens, which "
+            "autoregressive transcription needs"
+        )
+    if transcript is None:
+        return [audio], audio_tokens
+    ids = text.encode(" " + transcript.strip()) + [text.eot]
+    return [audio, Segment("text", torch.tensor(ids))], audio_tokens
 
 
 def reference_texts(text: TextTokenizer, targets: Tensor) -> list[str]:
@@ -68,10 +60,10 @@ def decode_ar(
     """Transcripts of audio segments: greedy at temperature 0, else sampled (top-k, top-p)."""
     text, audio_tok = model.tokenizer("text"), model.tokenizer("audio")
     prompts, prefix_lens = zip(*(ar_sample(text, audio_tok.num_tokens(s), s) for s in audio))
-    budget = model.context_length - max(prefix_lens)
+    budget = model.context_length - max(prefix_lens) - 2  # 2: the audio's boundary markers
     if budget < 1:
         raise InputError(
-            f"a clip of {max(prefix_lens) - 2} audio tokens leaves no room to transcribe in the "
+            f"a clip of {max(prefix_lens)} audio tokens leaves no room to transcribe in the "
             f"model's context of {model.context_length} tokens"
         )
     ids = generate(

@@ -18,8 +18,9 @@ from multimodal.example import Example
 from multimodal.model import MultimodalModel
 from multimodal.segment import Segment
 from multimodal.tasks.char_vocab import CharVocab
+from multimodal.tasks.language_modeling import next_token_targets
 from multimodal.tasks.task import Task
-from multimodal.tasks.transcribe_ar import ar_sample, ar_targets, decode_ar, reference_texts
+from multimodal.tasks.transcribe_ar import ar_sample, decode_ar, reference_texts
 from multimodal.tasks.transcribe_ctc import (
     audio_states,
     ctc_logits,
@@ -131,7 +132,7 @@ class Transcription(Task):
 
     def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:
         if self.kind == "ar":
-            return ar_targets(batch)
+            return next_token_targets(batch)
         tokens = (batch.slots["audio"] >= 0).sum(dim=1).tolist()
         sources = [source(ex, i) for i, ex in enumerate(examples)]
         return ctc_targets(self.vocab, [ex.target for ex in examples], tokens, sources)

@@ -79,6 +79,14 @@ class TextTokenizer(Tokenizer):
                 f"special token {name!r} is unknown; known: {sorted(self.encoding.special_tokens_set)}"
             ) from None
 
+    def markers(self, modality: str) -> tuple[int, int] | None:
+        """Ids of `<|begin_<modality>|>` and `<|end_<modality>|>`, or None if either is absent."""
+        specials = self.encoding._special_tokens
+        begin, end = f"<|begin_{modality}|>", f"<|end_{modality}|>"
+        if modality == self.modality or begin not in specials or end not in specials:
+            return None
+        return specials[begin], specials[end]
+
     @property
     def eot(self) -> int:
         return self.special(ENDOFTEXT)

@@ -50,3 +50,21 @@ def test_left_padding(tokenizers):
 def test_bad_batches(tokenizers, samples, match):
     with pytest.raises(InputError, match=match):
         collate(samples, tokenizers, max_len=8)
+
+
+def test_markers_wrap_other_modalities_and_join_the_prefix(tokenizers):
+    from multimodal.tokenizers.image import ImageTokenizer
+
+    text = tokenizers["text"]
+    toks = {**tokenizers, "image": ImageTokenizer(8, patch_size=2, channels=1)}
+    begin, end = text.markers("image")
+    image = toks["image"].prepare(torch.rand(2, 4))  # 2 patches
+    batch = collate([[image, seg(7)], [seg(5), image]], toks, prefix_lens=[2, 1])
+    ids = batch.gather("text", batch.inputs["text"]["ids"], fill=-7)  # -7: an image token
+    assert ids.tolist() == [[begin, -7, -7, end, 7], [5, begin, -7, -7, end]]
+    # the prefix of sample 0 covered its image: both markers join it; sample 1's prefix ended
+    # before the image
+    assert batch.prefix_len.tolist() == [4, 1]
+    plain = collate([[image, seg(7)]], toks, prefix_lens=[2], markers=False)
+    assert plain.shape == (1, 3) and plain.prefix_len.tolist() == [2]
+    assert text.markers("text") is None and text.markers("smell") is None

@@ -29,25 +29,25 @@ def test_cls_pooling_reads_the_class_token_of_each_sample(byte_encoding):
     model = model_with(byte_encoding)
     text, image = model.tokenizer("text"), model.tokenizer("image")
     samples = [
-        [image.prepare(torch.rand(4, 4))],  # class token at column 0
-        [text.prepare("look:"), image.prepare(torch.rand(2, 6))],  # after 5 text tokens
+        [image.prepare(torch.rand(4, 4))],  # class token after <|begin_image|>, at column 1
+        [text.prepare("look:"), image.prepare(torch.rand(2, 6))],  # after 5 text tokens + marker
     ]
     batch = model.collate(samples)
     hidden = torch.randn(*batch.shape, D)
     pooled = model.head("classifier").pool(hidden, batch)
-    assert torch.equal(pooled[0], hidden[0, 0])
-    assert torch.equal(pooled[1], hidden[1, 5])
+    assert torch.equal(pooled[0], hidden[0, 1])
+    assert torch.equal(pooled[1], hidden[1, 6])
 
 
 def test_mean_pooling_ignores_padding(byte_encoding):
     model = model_with(byte_encoding, pooling="mean")
     image = model.tokenizer("image")
     batch = model.collate([[image.prepare(torch.rand(2, 2))], [image.prepare(torch.rand(4, 6))]])
-    assert batch.padding[0].sum() == 7 - 2  # 1 + 1 tokens against 1 + 6
+    assert batch.padding[0].sum() == 9 - 4  # markers around 1 + 1 tokens against 1 + 6
     hidden = torch.randn(*batch.shape, D)
     head = model.head("classifier")
     pooled = head.pool(hidden, batch)
-    torch.testing.assert_close(pooled[0], hidden[0, :2].mean(0))
+    torch.testing.assert_close(pooled[0], hidden[0, :4].mean(0))
     torch.testing.assert_close(pooled[1], hidden[1].mean(0))
     torch.testing.assert_close(head(hidden, batch), head.fc(pooled))
 

@@ -94,7 +94,10 @@ def test_ctc_batch_is_audio_alone_with_character_targets():
     model = make_model()
     task = Transcription(head="ctc", vocab=CHARS)
     batch = batch_for(task, model, examples(model))
-    assert set(batch.inputs) == {"audio"} and batch.prefix_len.tolist() == [0, 0, 0, 0]
+    assert batch.prefix_len.tolist() == [0, 0, 0, 0]
+    text = model.tokenizer("text")
+    markers = {text.special(t) for t in ("<|begin_audio|>", "<|end_audio|>")}
+    assert set(batch.inputs["text"]["ids"].flatten().tolist()) == markers  # audio and its markers
     first = batch.targets["transcribe"][0]
     assert CTCHead(8, CHARS).vocab.decode(first[first != -100].tolist()) == "one two"
     assert task.mask == "bidirectional" and task.head == "ctc"

@@ -105,8 +105,8 @@ def test_clips_sit_in_a_mixed_sequence_behind_a_mask(tok):
         [tok.prepare((tone(0.6), 16000))],
     ]
     batch = collate(samples, {"audio": tok, "text": text})
-    assert batch.shape == (2, 30)
-    assert batch.padding.sum(1).tolist() == [30 - 10 - 1, 0]
+    assert batch.shape == (2, 32)  # each clip between <|begin_audio|> and <|end_audio|>
+    assert batch.padding.sum(1).tolist() == [32 - 10 - 2 - 1, 0]
     assert (batch.slots["audio"] >= 0).sum(1).tolist() == [10, 30]
 
 
