@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from multimodal.errors import InputError
 
-REQUIRED = {
+REQUIRED = {  # unless `tasks` names several, each with its own task and data
     "task": "choose an experiment, e.g. experiment=shakespeare",
     "data": "choose an experiment, e.g. experiment=shakespeare",
 }
@@ -25,6 +25,7 @@ TYPED = {
     "trainer.max_epochs": int,
     "trainer.max_steps": int,
     "data.batch_size": int,
+    "mix_batch_size": int,
 }
 
 
@@ -36,12 +37,30 @@ def check_type(key: str, value, expected: type) -> None:
         raise InputError(f"config key {key} must be {expected.__name__}, got {value!r}")
 
 
+PER_TASK = {"weight": float, "ratio": float, "data.batch_size": int}
+
+
+def is_set(cfg: DictConfig, key: str) -> bool:
+    return OmegaConf.select(cfg, key, default=None, throw_on_missing=False) is not None
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise `InputError` naming the first missing or mistyped key."""
-    for key, hint in REQUIRED.items():
-        if key not in cfg or OmegaConf.is_missing(cfg, key) or cfg[key] is None:
-            raise InputError(f"config key {key} is not set; {hint}")
+    tasks = cfg.get("tasks") or {}
+    if tasks:
+        for name in tasks:
+            for part in ("task", "data"):
+                if not is_set(cfg, f"tasks.{name}.{part}"):
+                    raise InputError(f"config key tasks.{name}.{part} is not set")
+            for key, expected in PER_TASK.items():
+                if is_set(cfg, f"tasks.{name}.{key}"):
+                    check_type(
+                        f"tasks.{name}.{key}", OmegaConf.select(cfg.tasks[name], key), expected
+                    )
+    else:
+        for key, hint in REQUIRED.items():
+            if not is_set(cfg, key):
+                raise InputError(f"config key {key} is not set; {hint}")
     for key, expected in TYPED.items():
-        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-        if value is not None:
-            check_type(key, value, expected)
+        if is_set(cfg, key):
+            check_type(key, OmegaConf.select(cfg, key), expected)

@@ -61,19 +61,20 @@ class Predictor:
         self.source = source
 
     # --- inputs ------------------------------------------------------------------------------
-    def items(self, inputs) -> list[Item]:
-        """One input or a list of them, each with its modality; checked against the model."""
+    def items(self, inputs, name: str = "input", start: int = 0) -> list[Item]:
+        """One input or a list of them, each with its modality; checked against the model.
+        Errors call them "<name> <start + index>"."""
         raws = list(inputs) if is_many(inputs) else [inputs]
         if not raws:
-            raise InputError("inputs is an empty list; expected at least one input")
+            raise InputError(f"{name}s is an empty list; expected at least one input")
         items = []
         for i, raw in enumerate(raws):
-            name = f"input {i}"
+            where = f"{name} {start + i}"
             if isinstance(raw, str | os.PathLike) and os.path.isfile(raw):
-                name = f"input {i} ({raw})"
-            modality, value = split(raw, name)
-            check_known(modality, self.model.tokenizers, name)
-            items.append((modality, value, name))
+                where = f"{where} ({raw})"
+            modality, value = split(raw, where)
+            check_known(modality, self.model.tokenizers, where)
+            items.append((modality, value, where))
         return items
 
     def prepare(self, item: Item) -> Segment:
@@ -166,7 +167,8 @@ class Predictor:
 
     @torch.no_grad()
     def classify(self, inputs, top_k: int = 5, head: str | None = None):
-        """Top-k (label, probability) of one input, or a list of them for a list of inputs."""
+        """Top-k (label, probability) of one input, or a list of them for a list of inputs; a
+        list inside the list is one mixed sequence, e.g. `[["a.png", "b.wav"]]`."""
         if head is None:
             found = self.heads_of(ClassifierHead)
             if not found:
@@ -177,13 +179,21 @@ class Predictor:
         clf = self.head(head, ClassifierHead)
         if top_k < 1:
             raise InputError(f"top_k must be at least 1, got {top_k}")
-        items = self.items(inputs)
-        for modality, _, name in items:
-            if modality != clf.modality:
+        raws = list(inputs) if is_many(inputs) else [inputs]
+        if not raws:
+            raise InputError("inputs is an empty list; expected at least one input")
+        samples = []
+        for i, raw in enumerate(raws):  # a list inside the list is one mixed sequence
+            group = isinstance(raw, list)
+            items = self.items(raw, f"input {i} part") if group else self.items([raw], start=i)
+            modalities = [modality for modality, _, _ in items]
+            if clf.modality not in modalities:
+                name = f"input {i}" if group else items[0][2]
                 raise InputError(
-                    f"{name} holds {modality}; head {head!r} classifies {clf.modality}"
+                    f"{name} holds {', '.join(modalities)}; head {head!r} classifies {clf.modality}"
                 )
-        batch = self.model.collate([[self.prepare(item)] for item in items])
+            samples.append([self.prepare(item) for item in items])
+        batch = self.model.collate(samples)
         batch = move_data_to_device(batch, self.model.device)
         check_pooling(self.model, clf)
         probs = clf(self.model(batch, mask="bidirectional"), batch).float().softmax(-1)  # (B, K)
@@ -196,9 +206,15 @@ class Predictor:
 
     def transcription_heads(self) -> tuple[str, str, str]:
         """(kind, lm head, ctc head) the checkpoint was trained with, else what the model has."""
-        task = self.config.get("task") or {}
-        if str(task.get("_target_", "")).endswith("Transcription"):
-            return task.get("head", "ar"), task.get("lm_head", "lm"), task.get("ctc_head", "ctc")
+        tasks = [self.config.get("task") or {}]
+        tasks += [entry.get("task") or {} for entry in (self.config.get("tasks") or {}).values()]
+        for task in tasks:
+            if str(task.get("_target_", "")).endswith("Transcription"):
+                return (
+                    task.get("head", "ar"),
+                    task.get("lm_head", "lm"),
+                    task.get("ctc_head", "ctc"),
+                )
         ctc = self.heads_of(CTCHead)
         return ("ctc" if ctc else "ar"), "lm", (ctc[0] if ctc else "ctc")
 

@@ -12,17 +12,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from multimodal.checkpoint import build_model
 from multimodal.config import validate
+from multimodal.data.multitask import MultiTaskDataModule
 from multimodal.errors import InputError
 from multimodal.tasks.module import MultimodalModule
 from multimodal.transfer import adopt_source_config, freeze, load_matching
 
 
 def build(cfg: DictConfig, key: str, **kwargs):
-    """Instantiate `cfg[key]`; a failure names the config key and keeps our own error's sentence."""
+    """Instantiate `cfg[key]` (a dotted key); a failure names the key and keeps our own
+    error's sentence."""
     try:
         if key == "model":
             return build_model(cfg.model)
-        return instantiate(cfg[key], **kwargs)
+        return instantiate(OmegaConf.select(cfg, key), **kwargs)
     except InstantiationException as e:
         cause = e.__cause__
         if isinstance(cause, InputError):
@@ -34,6 +36,30 @@ def build(cfg: DictConfig, key: str, **kwargs):
 def build_all(cfg: DictConfig, group: str) -> list:
     """Instantiate every entry of a dict of configs (callbacks, loggers); null entries are off."""
     return [build(cfg[group], name) for name, c in (cfg.get(group) or {}).items() if c is not None]
+
+
+def task_keys(cfg: DictConfig) -> dict[str, str]:
+    """Task name -> the config key holding its `task` and `data`: each entry of `tasks`, or the
+    top-level `task` and `data` of a single-task run."""
+    if cfg.get("tasks"):
+        return {name: f"tasks.{name}." for name in cfg.tasks}
+    return {cfg.task.get("name") or "task": ""}
+
+
+def build_tasks(cfg: DictConfig, model) -> tuple[dict, MultiTaskDataModule, dict[str, float]]:
+    """The tasks, their data as one datamodule, and their loss weights."""
+    tasks, datamodules, weights, ratios = {}, {}, {}, {}
+    for name, at in task_keys(cfg).items():
+        task = build(cfg, f"{at}task", name=name)
+        tasks[name] = task
+        datamodules[name] = build(
+            cfg, f"{at}data", tokenizers=dict(model.tokenizers), collate_fn=task.collator(model)
+        )
+        if at:
+            weights[name] = float(cfg.tasks[name].get("weight", 1.0))
+            ratios[name] = float(cfg.tasks[name].get("ratio", 1.0))
+    data = MultiTaskDataModule(datamodules, ratios, cfg.get("mix_batch_size"))
+    return tasks, data, weights
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -49,12 +75,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     freeze(model, cfg.freeze)
     if cfg.compile:
         model.backbone.compile()
-    task = build(cfg, "task")
-    data = build(cfg, "data", tokenizers=dict(model.tokenizers), collate_fn=task.collator(model))
+    tasks, data, weights = build_tasks(cfg, model)
     module = MultimodalModule(
         model,
-        {task.name: task},
+        tasks,
         **cfg.optim,
+        loss_weights=weights,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
     trainer = build(
@@ -62,9 +88,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
     results = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    if "test" in data.splits:
+    if data.has("test"):
         for metrics in trainer.test(module, datamodule=data, verbose=False):
             results.update({k: float(v) for k, v in metrics.items()})
     if trainer.is_global_zero:
-        print(data.bad_samples.report())
+        print(data.report())
     return results

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 
 from multimodal.batch import Batch
 from multimodal.errors import InputError
@@ -25,7 +26,8 @@ class MultimodalModule(pl.LightningModule):
     """Trains `tasks` on `model`: each batch's `targets` keys name the tasks it feeds.
 
     A batch is a `Batch` or a dict of them (Lightning's `CombinedLoader`); the loss is the
-    weighted sum of each task's loss. `config` (a plain dict) is stored in every checkpoint
+    weighted sum of each task's loss. Each task logs `<task>/<stage>_loss` and its metrics;
+    `val_loss` and `test_loss` are the weighted sums of the tasks' epoch means. `config` (a plain dict) is stored in every checkpoint
     under "config", so `multimodal.checkpoint.load_model` can rebuild the model alone.
 
     Args:
@@ -59,6 +61,9 @@ class MultimodalModule(pl.LightningModule):
         if unknown:
             raise InputError(f"loss_weights name tasks {sorted(unknown)} that are not trained")
         self.config = config or {}
+        self.mean_loss = nn.ModuleDict(  # "<stage>_<task>" -> loss averaged over the epoch
+            {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in tasks}
+        )
 
     def shared_step(self, batch: Batch | Mapping[str, Batch], stage: str) -> Tensor:
         batches = batch.values() if isinstance(batch, Mapping) else [batch]
@@ -67,10 +72,18 @@ class MultimodalModule(pl.LightningModule):
             if b is None:  # an exhausted loader inside a CombinedLoader
                 continue
             for name in b.targets:
+                if name not in self.tasks:
+                    raise InputError(
+                        f"a batch holds targets of task {name!r}, which is not trained"
+                    )
                 loss = self.tasks[name].step(self.model, b, stage)
-                self.log(f"{name}/{stage}_loss", loss, batch_size=b.shape[0], prog_bar=True)
+                if stage == "train":
+                    self.log(f"{name}/train_loss", loss, batch_size=b.shape[0])
+                else:
+                    self.mean_loss[f"{stage}_{name}"].update(loss.detach(), b.shape[0])
                 total = total + self.loss_weights.get(name, 1.0) * loss
-        self.log(f"{stage}_loss", total, prog_bar=stage != "train", sync_dist=stage != "train")
+        if stage == "train":
+            self.log("train_loss", total, prog_bar=True)
         return total
 
     def training_step(self, batch, batch_idx):
@@ -83,6 +96,16 @@ class MultimodalModule(pl.LightningModule):
         self.shared_step(batch, "test")
 
     def _log_metrics(self, stage: str) -> None:
+        total = None
+        for name in self.tasks:
+            mean = self.mean_loss[f"{stage}_{name}"]
+            if mean.update_count:
+                loss = mean.compute()  # synced across processes
+                self.log(f"{name}/{stage}_loss", loss)
+                total = self.loss_weights.get(name, 1.0) * loss + (0 if total is None else total)
+            mean.reset()
+        if total is not None:
+            self.log(f"{stage}_loss", total, prog_bar=True)
         for task in self.tasks.values():
             metrics = task.metrics[stage]
             if any(m.update_count for m in metrics.values()):

@@ -1,10 +1,14 @@
 """Shared fixtures: a byte-level vocabulary and a small corpus, so tests need no prepared data."""
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import tiktoken
 import torch
+from PIL import Image
 
 from multimodal.checkpoint import build_model
 from multimodal.model import MultimodalModel
@@ -162,3 +166,41 @@ def make_lm(encoding, d_model=32, n_layers=2, n_heads=4, context_length=128, see
 @pytest.fixture
 def tiny_lm(byte_encoding) -> MultimodalModel:
     return make_lm(byte_encoding)
+
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def digit_image(d: int, jitter: int = 0) -> np.ndarray:
+    """A 28x28 gray image with a bright stripe whose row is set by digit `d`."""
+    img = np.zeros((28, 28), np.uint8)
+    img[2 * d + 3 : 2 * d + 5, jitter : 26 + jitter] = 255
+    return img
+
+
+def digit_tone(d: int, seconds: float = 0.2) -> np.ndarray:
+    """A clip whose pitch is set by digit `d`."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.3 * np.sin(2 * np.pi * (300 + 150 * d) * t)).astype(np.float32)
+
+
+@pytest.fixture
+def demo_root(corpus_root) -> Path:
+    """A data root laid out as `mm-data prepare` writes the text, MNIST and spoken digits, with
+    small learnable stand-ins: digit images as a stripe at a row, spoken digits as pitches."""
+    for split, per_class in (("train", 4), ("val", 1), ("test", 1)):
+        for d in range(10):
+            for i in range(per_class):
+                path = corpus_root / "images" / "mnist5k" / split / str(d) / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(digit_image(d, jitter=i % 2)).save(path)
+        folder = corpus_root / "speech" / "spoken_digits" / split
+        folder.mkdir(parents=True)
+        rows = []
+        for d in range(10):
+            for i in range(per_class):
+                name = f"{d}_{i}.wav"
+                sf.write(folder / name, digit_tone(d, 0.2 + 0.04 * i), 16000)
+                rows.append({"audio": name, "text": WORDS[d]})
+        (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return corpus_root

@@ -30,7 +30,8 @@ def test_every_experiment_builds_its_model(experiment, rank_file):
     model = build_model(cfg.model)
     assert isinstance(model, MultimodalModel)
     assert set(model.tokenizers) == set(cfg.model.tokenizers)
-    assert cfg.task._target_ and cfg.data._target_
+    jobs = cfg.tasks.values() if cfg.tasks else [cfg]  # multi-task: a task and data per entry
+    assert all(job.task._target_ and job.data._target_ for job in jobs)
 
 
 @pytest.mark.parametrize("size", options("model"))

@@ -27,7 +27,7 @@ def input_list(cfg: DictConfig) -> list:
     for i, x in enumerate(raws):
         if x is None:
             raise InputError(f"config key inputs[{i}] is null; expected a file, text or a mapping")
-        out.append(x if isinstance(x, str | dict) else str(x))
+        out.append(x if isinstance(x, str | dict | list) else str(x))
     return out
 
 

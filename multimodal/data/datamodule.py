@@ -18,7 +18,8 @@ class ExampleDataModule(pl.LightningDataModule):
     """Args:
     tokenizers: modality -> tokenizer, used by datasets to `prepare` raw inputs.
     collate_fn: examples -> `Batch` (the task's `collate` bound to the model's tokenizers).
-    batch_size, num_workers: DataLoader settings.
+    batch_size, num_workers: DataLoader settings (`train_batch_size` may differ: a multi-task
+        run gives each task a share of its steps).
     on_bad_sample: "raise" stops at the first unreadable sample, "skip" counts and reports it.
     """
 
@@ -33,7 +34,7 @@ class ExampleDataModule(pl.LightningDataModule):
         super().__init__()
         self.tokenizers = tokenizers
         self.collate_fn = collate_fn
-        self.batch_size = batch_size
+        self.batch_size = self.train_batch_size = batch_size
         self.num_workers = num_workers
         self.bad_samples = BadSamples(on_bad_sample)
         self.splits: dict[str, Dataset] = {}
@@ -50,7 +51,7 @@ class ExampleDataModule(pl.LightningDataModule):
             raise InputError(f"data split {split!r} is not available; have {list(self.splits)}")
         return DataLoader(
             self.splits[split],
-            batch_size=self.batch_size,
+            batch_size=self.train_batch_size if split == "train" else self.batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
             collate_fn=self.collate_fn,

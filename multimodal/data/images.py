@@ -20,15 +20,24 @@ from torch.utils.data import Dataset
 from multimodal.data.datamodule import ExampleDataModule
 from multimodal.errors import InputError
 from multimodal.example import Example
+from multimodal.segment import Segment
 
 SPLITS = ("train", "val", "test")
 
 
 class ImageFolderDataset(Dataset):
-    """(path, class index) pairs; item i is an `Example` of one prepared image segment."""
+    """(path, class index) pairs; item i is an `Example` of one prepared image segment and its
+    class index, or, with `captions` (a text segment per class), the image followed by its
+    class's caption, the image as the bidirectional prefix."""
 
-    def __init__(self, items: list[tuple[Path, int]], tokenizer, train: bool = False):
-        self.items, self.tokenizer, self.train = items, tokenizer, train
+    def __init__(
+        self,
+        items: list[tuple[Path, int]],
+        tokenizer,
+        train: bool = False,
+        captions: list[Segment] | None = None,
+    ):
+        self.items, self.tokenizer, self.train, self.captions = items, tokenizer, train, captions
 
     def __len__(self) -> int:
         return len(self.items)
@@ -36,7 +45,11 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, i: int) -> Example:
         path, label = self.items[i]
         seg = self.tokenizer.prepare(path, train=self.train)
-        return Example([seg], target=label, meta={"path": str(path)})
+        meta = {"path": str(path), "label": label}
+        if self.captions is None:
+            return Example([seg], target=label, meta=meta)
+        prefix = self.tokenizer.num_tokens(seg)
+        return Example([seg, self.captions[label]], prefix_len=prefix, meta=meta)
 
 
 def visible_files(folder: Path) -> list[Path]:
@@ -58,6 +71,10 @@ class ImageFolderDataModule(ExampleDataModule):
     seed: seed of the carving permutation.
     verify: decode every file once at setup, so that bad files are found (and skipped or
         reported) before training starts rather than inside a DataLoader worker.
+    caption: makes image-to-text examples for next-token prediction instead of classification:
+        the text after each image, with "{label}" standing for its class's word, e.g.
+        "The digit is {label}." (an end-of-text token follows).
+    label_words: the word of each class in `caption`; default the class names.
     """
 
     def __init__(
@@ -69,6 +86,8 @@ class ImageFolderDataModule(ExampleDataModule):
         test_fraction: float = 0.0,
         seed: int = 0,
         verify: bool = True,
+        caption: str | None = None,
+        label_words: list[str] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -79,6 +98,8 @@ class ImageFolderDataModule(ExampleDataModule):
         self.classes = [str(c) for c in classes] if classes is not None else None
         self.modality, self.seed, self.verify = modality, seed, verify
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.caption = caption
+        self.label_words = [str(w) for w in label_words] if label_words is not None else None
 
     # --- reading the tree -------------------------------------------------------------------
     def class_folders(self, split_dir: Path) -> dict[str, Path]:
@@ -159,12 +180,31 @@ class ImageFolderDataModule(ExampleDataModule):
             parts["train"], parts["test"] = self.carve(parts["train"], self.test_fraction)
         if "val" not in parts and self.val_fraction > 0:
             parts["train"], parts["val"] = self.carve(parts["train"], self.val_fraction)
-        tokenizer = self.tokenizer(self.modality)
+        tokenizer, captions = self.tokenizer(self.modality), self.captions()
         for split, by_class in parts.items():
             items = [(f, label) for label, files in sorted(by_class.items()) for f in files]
             if not items:
                 raise InputError(f"the {split} split of image folder {self.root} has no images")
-            self.splits[split] = ImageFolderDataset(items, tokenizer, train=split == "train")
+            self.splits[split] = ImageFolderDataset(items, tokenizer, split == "train", captions)
+
+    def captions(self) -> list[Segment] | None:
+        """Each class's caption as a text segment ending in end-of-text, or None."""
+        if self.caption is None:
+            return None
+        words = self.label_words or self.classes
+        if len(words) != len(self.classes):
+            raise InputError(
+                f"data.label_words has {len(words)} words for {len(self.classes)} classes"
+            )
+        if "{label}" not in self.caption:
+            raise InputError(f"data.caption {self.caption!r} has no {{label}} for the class word")
+        text = self.tokenizer("text")
+        return [
+            Segment(
+                "text", torch.tensor(text.encode(self.caption.replace("{label}", w)) + [text.eot])
+            )
+            for w in words
+        ]
 
     def summary(self) -> str:
         sizes = ", ".join(f"{s} {len(d)}" for s, d in self.splits.items())

@@ -211,7 +211,7 @@ class SpeechDataModule(ExampleDataModule):
             return super().train_dataloader()
         dataset = self.splits["train"]
         batches = LengthGroupedBatches(
-            [c.seconds for c in dataset.clips], self.batch_size, seed=self.seed
+            [c.seconds for c in dataset.clips], self.train_batch_size, seed=self.seed
         )
         return DataLoader(
             dataset,

@@ -24,7 +24,9 @@ class TokenWindows(Dataset):
 
     def __getitem__(self, i: int) -> Example:
         start = i * self.stride
-        return Example([Segment("text", self.ids[start : start + self.length])], meta={"offset": start})
+        return Example(
+            [Segment("text", self.ids[start : start + self.length])], meta={"offset": start}
+        )
 
 
 def read_corpus(root: Path) -> list[Path]:
@@ -51,7 +53,9 @@ class TextDataModule(ExampleDataModule):
         val_fraction: share of each file held out for validation.
     """
 
-    def __init__(self, root, block_size: int = 256, val_fraction: float = 0.1, stride=None, **kwargs):
+    def __init__(
+        self, root, block_size: int = 256, val_fraction: float = 0.1, stride=None, **kwargs
+    ):
         super().__init__(**kwargs)
         if not 0 < val_fraction < 1:
             raise InputError(f"data.val_fraction must lie in (0, 1), got {val_fraction}")

@@ -175,3 +175,42 @@ def test_hidden_files_are_ignored(tmp_path):
     dm = datamodule(tmp_path, val_fraction=0.0)
     dm.setup("fit")
     assert len(dm.splits["train"]) == 2 and not dm.bad_samples.skipped
+
+
+def test_captions_turn_images_into_image_then_text_examples(tmp_path, byte_encoding):
+    from multimodal.tokenizers.text import TextTokenizer
+
+    root = flat_tree(tmp_path / "tree", {"0": 3, "1": 3})
+    text = TextTokenizer(8, encoding=byte_encoding)
+    image = ImageTokenizer(8, patch_size=4, channels=1)
+    dm = ImageFolderDataModule(
+        root=root,
+        tokenizers={"image": image, "text": text},
+        collate_fn=list,
+        caption="It shows {label}.",
+        label_words=["zero", "one"],
+        val_fraction=0.0,
+    )
+    dm.setup()
+    ex = dm.splits["train"][3]  # class "1"
+    assert [s.modality for s in ex.segments] == ["image", "text"]
+    assert ex.prefix_len == image.num_tokens(ex.segments[0]) and ex.target is None
+    assert text.decode(ex.segments[1].data) == "It shows one.<|endoftext|>"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"caption": "It shows a digit."}, "has no {label}"),
+        ({"caption": "{label}", "label_words": ["zero"]}, "label_words has 1 words for 2 classes"),
+    ],
+)
+def test_bad_captions_are_named(tmp_path, byte_encoding, kwargs, match):
+    from multimodal.tokenizers.text import TextTokenizer
+
+    root = flat_tree(tmp_path / "tree", {"0": 2, "1": 2})
+    toks = {"image": ImageTokenizer(8, patch_size=4, channels=1)}
+    toks["text"] = TextTokenizer(8, encoding=byte_encoding)
+    dm = ImageFolderDataModule(root=root, tokenizers=toks, collate_fn=list, **kwargs)
+    with pytest.raises(InputError, match=match):
+        dm.setup()

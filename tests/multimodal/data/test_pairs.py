@@ -1,0 +1,66 @@
+"""SameClassPairsDataModule: images paired with one-word clips, half of them the same class."""
+
+import pytest
+
+from multimodal.data.pairs import SameClassPairsDataModule
+from multimodal.errors import InputError
+from multimodal.tokenizers.audio import AudioTokenizer
+from multimodal.tokenizers.image import ImageTokenizer
+
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def pairs_module(root, **kwargs) -> SameClassPairsDataModule:
+    speech = root / "speech" / "spoken_digits"
+    settings = dict(
+        images={"root": root / "images" / "mnist5k", "classes": [str(d) for d in range(10)]},
+        speech={s: speech / s / "manifest.jsonl" for s in ("train", "val", "test")},
+        words=WORDS,
+        pairs_per_clip=4,
+    )
+    return SameClassPairsDataModule(
+        **{**settings, **kwargs},
+        tokenizers={
+            "image": ImageTokenizer(8, patch_size=7, channels=1),
+            "audio": AudioTokenizer(8, max_seconds=1.0),
+        },
+        collate_fn=list,
+    )
+
+
+def test_each_clip_meets_its_own_class_and_others_half_the_time(demo_root):
+    dm = pairs_module(demo_root)
+    dm.setup()
+    train = dm.splits["train"]
+    assert len(train) == 40 * 4  # 40 one-word clips, 4 images each
+    for path, clip, same in train.pairs:
+        digit = int(path.parent.name)
+        assert (WORDS[digit] == clip.text) == bool(same)
+    assert sum(same for *_, same in train.pairs) == len(train) // 2
+    ex = train[0]
+    assert [s.modality for s in ex.segments] == ["image", "audio"] and ex.target in (0, 1)
+    again = pairs_module(demo_root)
+    again.setup()
+    assert again.splits["train"].pairs == train.pairs  # seeded
+
+
+def test_clips_of_several_words_are_left_to_transcription(demo_root):
+    manifest = demo_root / "speech" / "spoken_digits" / "val" / "manifest.jsonl"
+    manifest.write_text(manifest.read_text().replace('"one"', '"one two"'))
+    dm = pairs_module(demo_root)
+    dm.setup()
+    assert all(clip.text != "one two" for _, clip, _ in dm.splits["val"].pairs)
+    assert len(dm.splits["val"]) == 9 * 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"words": ["zero"]}, "data.words has 1 words for 10 image classes"),
+        ({"words": [f"w{d}" for d in range(10)]}, "has no one-word clips"),
+        ({"pairs_per_clip": 1}, "pairs_per_clip must be at least 2"),
+    ],
+)
+def test_bad_settings_are_named(demo_root, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        pairs_module(demo_root, **kwargs).setup()
