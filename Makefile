@@ -1,4 +1,4 @@
-# make demo   set up .venv, prepare the data, train and sample (CPU)
+# make demo   set up .venv, prepare the data, train one model on five tasks, run it on held-back inputs (CPU)
 # make test   set up .venv, lint, run the test suite
 # make bench  set up .venv with the peer libraries, run the benchmarks
 SHELL := /bin/bash
@@ -31,11 +31,28 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 setup-bench: $(VENV)/.installed-bench
 
+# Held-back test inputs for the tour (`mm-data prepare` writes the same files everywhere).
+SEVEN := data/images/mnist5k/test/7/03504.png
+EIGHT := data/images/mnist5k/test/8/04007.png
+SAID_EIGHT := data/speech/spoken_digits/test/00030.wav
+SAID_SIX_FIVE := data/speech/spoken_digits/test/00000.wav
+CKPT := runs/demo/checkpoints/last.ckpt
+INFER := $(BIN)/mm-infer ckpt=$(CKPT)
+
 demo: setup
-	$(BIN)/mm-data prepare --only text
+	$(BIN)/mm-data prepare
 	rm -rf runs/demo
-	$(BIN)/mm-train experiment=shakespeare hydra.run.dir=runs/demo
-	$(BIN)/mm-generate ckpt=runs/demo/checkpoints/last.ckpt prompt="ROMEO." max_new_tokens=80 seed=0
+	$(BIN)/mm-train experiment=multitask_demo hydra.run.dir=runs/demo
+	@echo "--- text: continue a prompt"
+	$(INFER) mode=generate inputs='["ROMEO."]' max_new_tokens=40 temperature=0.8 top_k=50 seed=0
+	@echo "--- image: classify a held-back 7 (digit head)"
+	$(INFER) mode=classify head_name=digit labels=3 inputs='[$(SEVEN)]'
+	@echo "--- image then text: the LM head names the digit"
+	$(INFER) mode=generate temperature=0 max_new_tokens=4 inputs='[$(SEVEN),"The digit is"]'
+	@echo "--- audio: transcribe held-back clips (they say: eight / six five nine eight two three)"
+	$(INFER) mode=transcribe inputs='[$(SAID_EIGHT),$(SAID_SIX_FIVE)]'
+	@echo "--- image and audio together: the same digit? (8 + 'eight', then 7 + 'eight')"
+	$(INFER) mode=classify head_name=same labels=1 inputs='[[$(EIGHT),$(SAID_EIGHT)],[$(SEVEN),$(SAID_EIGHT)]]'
 
 test: setup
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ def run(cfg: DictConfig) -> list[list[tuple[str, float]]]:
     if not isinstance(cfg.top_k, int) or cfg.top_k < 1:
         raise InputError(f"config key top_k must be a positive int, got {cfg.top_k!r}")
     model = load_model(cfg.ckpt, cfg.device)
-    results = classify(model, [str(p) for p in images], cfg.top_k, cfg.head)
+    results = classify(model, [str(p) for p in images], cfg.top_k, cfg.head_name)
     for path, top in zip(images, results):
         print(f"{path}: " + ", ".join(f"{label} {p:.3f}" for label, p in top))
     return results

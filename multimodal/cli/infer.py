@@ -54,17 +54,17 @@ def predict(model: Predictor, cfg: DictConfig, inputs: list) -> list[dict]:
             inputs,
             cfg.max_new_tokens,
             temperature=1.0 if cfg.temperature is None else cfg.temperature,
-            head=cfg.head or "lm",
+            head=cfg.head_name or "lm",
             **sampling,
         )
         return [{"inputs": inputs, "mode": mode, "result": text}]
     if mode == "classify":
-        tops = model.classify(inputs, cfg.labels, head=cfg.head)
+        tops = model.classify(inputs, cfg.labels, head=cfg.head_name)
         results = [[{"label": label, "probability": p} for label, p in top] for top in tops]
     else:
         results = model.transcribe(
             inputs,
-            head=cfg.head,
+            head=cfg.head_name,
             max_new_tokens=cfg.max_new_tokens,
             temperature=0.0 if cfg.temperature is None else cfg.temperature,
             **sampling,
@@ -79,6 +79,8 @@ def line(record: dict, output: str) -> str:
     if record["mode"] == "generate":
         return result
     name = record["inputs"][0]
+    if isinstance(name, list):  # one mixed sequence
+        name = " + ".join(map(str, name))
     if record["mode"] == "classify":
         return f"{name}: " + ", ".join(f"{r['label']} {r['probability']:.3f}" for r in result)
     return f"{name}\t{result}"

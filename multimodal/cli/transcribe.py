@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> list[tuple[str, str]]:
     texts = transcribe(
         model,
         files,
-        head=cfg.head or task.get("head", "ar"),
+        head=cfg.head_name or task.get("head", "ar"),
         batch_size=cfg.batch_size,
         max_new_tokens=cfg.max_new_tokens,
         temperature=cfg.temperature,

@@ -97,6 +97,8 @@ def test_bad_settings_and_inputs_are_named(files):
         infer(f"ckpt={files['speech']}", f"inputs=[{files['wav']}]", "mode=classify")
     with pytest.raises(InputError, match=r"input 0 \(.*clip.wav\) needs the 'audio' tokenizer"):
         infer(ckpt, f"inputs=[{files['wav']}]")
+    with pytest.raises(InputError, match="has no 'digits' head"):  # head_name reaches the model
+        infer(ckpt, f"inputs=[{files['png'][0]}]", "head_name=digits")
 
 
 def test_the_command_prints_one_error_line_and_exits_2(files, tmp_path):
