@@ -3,9 +3,11 @@ classifier head against timm's `vit_tiny_patch16_224` (built without pretrained 
 
 Both sides: 224x224 RGB, patch 16 (196 patches + a class token), width 192, depth 12, 3 heads,
 MLP ratio 4, 1000 classes, class-token pooling, the same batch, in the same process,
-alternating. Ours starts from prepared images (normalized tensors) and includes collation
-(patch packing), as timm's figure includes its conv patch embedding. Two figures each:
-inference (eval, no grad) and a training step (forward, cross-entropy, backward).
+alternating. Ours runs without rotary positions (`rotary=False`): its patches carry 2D position
+embeddings from the tokenizer, as timm's carry learned ones, and timm has no rotary either.
+Ours starts from prepared images (normalized tensors) and includes collation (patch packing),
+as timm's figure includes its conv patch embedding. Two figures each: inference (eval, no
+grad) and a training step (forward, cross-entropy, backward).
 """
 
 import torch
@@ -27,7 +29,7 @@ def ours_model() -> MultimodalModel:
     tok = ImageTokenizer(WIDTH, PATCH, channels=3, max_patches=grid * grid, class_token=True)
     return MultimodalModel(
         {"image": tok},
-        Transformer(WIDTH, DEPTH, HEADS),
+        Transformer(WIDTH, DEPTH, HEADS, rotary=False),
         {"classifier": ClassifierHead(WIDTH, CLASSES, pooling="cls")},
         context_length=grid * grid + 1,
     )
@@ -58,6 +60,7 @@ def compare(batch_size: int, repeats: int, warmup: int) -> list[dict]:
         "depth": DEPTH,
         "heads": HEADS,
         "classes": CLASSES,
+        "rotary": False,
         "threads": torch.get_num_threads(),
     }
 

@@ -1,4 +1,4 @@
-"""Multi-head self-attention through `scaled_dot_product_attention`, with rotary positions.
+"""Multi-head self-attention through `scaled_dot_product_attention`, with optional rotary positions.
 
 Shapes: B batch, T tokens, D width, H heads, hd = D / H.
 """
@@ -25,17 +25,21 @@ class Attention(nn.Module):
     def forward(
         self,
         x: Tensor,
-        rotations: Tensor,
+        rotations: Tensor | None,
         mask: Tensor | None = None,
         is_causal: bool = False,
         cache: KVCache | None = None,
         layer: int = 0,
     ) -> Tensor:
+        """x (B, T, D); rotations from `Rotary`, or None for no rotary positions -> (B, T, D)."""
         B, T, D = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads)  # (B, T, 3, H, hd)
-        qk = apply_rotary(qkv[:, :, :2], rotations)  # q and k rotated together
-        q, k = qk.transpose(1, 3).unbind(2)  # (B, H, T, hd) each
-        v = qkv[:, :, 2].transpose(1, 2)  # (B, H, T, hd)
+        if rotations is None:
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, hd) each
+        else:
+            qk = apply_rotary(qkv[:, :, :2], rotations)  # q and k rotated together
+            q, k = qk.transpose(1, 3).unbind(2)  # (B, H, T, hd) each
+            v = qkv[:, :, 2].transpose(1, 2)  # (B, H, T, hd)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, Tk, hd)
         y = F.scaled_dot_product_attention(

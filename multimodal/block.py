@@ -19,7 +19,7 @@ class Block(nn.Module):
     def forward(
         self,
         x: Tensor,
-        rotations: Tensor,
+        rotations: Tensor | None,
         mask: Tensor | None = None,
         is_causal: bool = False,
         cache: KVCache | None = None,

@@ -13,7 +13,7 @@ from multimodal.rotary import Rotary
 
 
 class Transformer(nn.Module):
-    """A stack of pre-norm blocks with rotary positions and a final LayerNorm.
+    """A stack of pre-norm blocks with rotary positions (optional) and a final LayerNorm.
 
     Args:
         d_model: token width D.
@@ -23,6 +23,8 @@ class Transformer(nn.Module):
         dropout: dropout on attention weights and residual branches.
         bias: biases in linear and norm layers.
         rope_base: rotary frequency base.
+        rotary: rotate queries and keys by token position; off for inputs whose embeddings
+            already carry positions (e.g. image patches with 2D position embeddings).
     """
 
     def __init__(
@@ -34,10 +36,11 @@ class Transformer(nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         rope_base: float = 10000.0,
+        rotary: bool = True,
     ):
         super().__init__()
         self.d_model, self.n_layers, self.n_heads = d_model, n_layers, n_heads
-        self.rotary = Rotary(d_model // n_heads, rope_base)
+        self.rotary = Rotary(d_model // n_heads, rope_base) if rotary else None
         self.blocks = nn.ModuleList(
             Block(d_model, n_heads, mlp_ratio, dropout, bias) for _ in range(n_layers)
         )
@@ -77,7 +80,7 @@ class Transformer(nn.Module):
         cache: KVCache | None = None,
     ) -> Tensor:
         """x (B, T, D), positions (B, T), mask (B, 1, T, Tk) bool or None -> (B, T, D)."""
-        rotations = self.rotary(positions)  # (B, T, 1, 1, hd/2)
+        rotations = None if self.rotary is None else self.rotary(positions)  # (B, T, 1, 1, hd/2)
         for i, block in enumerate(self.blocks):
             x = block(x, rotations, mask, is_causal, cache, i)
         return self.norm(x)

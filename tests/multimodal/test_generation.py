@@ -3,7 +3,11 @@ import torch
 
 from multimodal.errors import InputError
 from multimodal.generation import generate, sample_next
+from multimodal.model import MultimodalModel
 from multimodal.segment import Segment
+from multimodal.tasks.lm_head import LMHead
+from multimodal.tokenizers.text import TextTokenizer
+from multimodal.transformer import Transformer
 
 PROMPTS = ["To be, or not to be, that", "Or", "The slings and arrows of"]
 
@@ -11,6 +15,16 @@ PROMPTS = ["To be, or not to be, that", "Or", "The slings and arrows of"]
 def prompts(model):
     text = model.tokenizer("text")
     return [[text.prepare(p)] for p in PROMPTS]
+
+
+def untied_lm(encoding, rotary=True, seed=0):
+    """A small LM whose random, untied head gives varied greedy tokens (a tied one repeats)."""
+    torch.manual_seed(seed)
+    text = TextTokenizer(32, encoding=encoding)
+    head = LMHead(32, text.vocab_size, tie_to=None)
+    torch.nn.init.normal_(head.weight, std=1.0)
+    backbone = Transformer(32, 2, 4, rotary=rotary)
+    return MultimodalModel({"text": text}, backbone, {"lm": head}, context_length=128).eval()
 
 
 @pytest.mark.parametrize("mask", ["causal", "prefix"])
@@ -76,3 +90,18 @@ def test_prompt_longer_than_context(tiny_lm):
 def test_bad_options(tiny_lm, options, match):
     with pytest.raises(InputError, match=match):
         generate(tiny_lm, prompts(tiny_lm), **options)
+
+
+@pytest.mark.parametrize("mask", ["causal", "prefix"])
+def test_rotary_off_cached_and_batched_equal_uncached_one_by_one(byte_encoding, mask):
+    model = untied_lm(byte_encoding, rotary=False)
+    samples = prompts(model)
+    kw = dict(max_new_tokens=12, temperature=0, mask=mask)
+    prefix = [4, 1, 2] if mask == "prefix" else None
+    cached = generate(model, samples, prefix_lens=prefix, **kw)
+    assert cached == generate(model, samples, prefix_lens=prefix, use_cache=False, **kw)
+    alone = [
+        generate(model, [s], prefix_lens=None if prefix is None else [p], **kw)[0]
+        for s, p in zip(samples, prefix or [0] * 3)
+    ]
+    assert cached == alone and len(set(map(tuple, cached))) == 3

@@ -49,3 +49,15 @@ def test_parameter_count_of_tiny_preset():
         (128 * 384 + 384) + (128 * 128 + 128) + (128 * 512 + 512) + (512 * 128 + 128) + 4 * 128
     )
     assert count_parameters(Transformer(128, 4, 4)) == 4 * per_block + 2 * 128
+
+
+def test_rotary_off_ignores_positions_and_keeps_the_parameters():
+    torch.manual_seed(0)
+    on, off = Transformer(32, 2, 4), Transformer(32, 2, 4, rotary=False)
+    assert off.rotary is None and on.state_dict().keys() == off.state_dict().keys()
+    off.load_state_dict(on.state_dict())  # checkpoints move between the two
+    x = torch.randn(2, 6, 32)
+    pos = torch.arange(6).expand(2, 6)
+    assert torch.equal(off.eval()(x, pos), off(x, pos + 17))
+    order = torch.tensor([3, 0, 5, 1, 4, 2])  # no positions: bidirectional is order-blind
+    assert torch.allclose(off(x[:, order], pos), off(x, pos)[:, order], atol=1e-5)
