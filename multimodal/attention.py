@@ -32,6 +32,14 @@ class Attention(nn.Module):
         layer: int = 0,
     ) -> Tensor:
         """x (B, T, D); rotations from `Rotary`, or None for no rotary positions -> (B, T, D)."""
+        return self.proj(self.heads(x, rotations, mask, is_causal, cache, layer))
+
+    def heads(self, x, rotations, mask, is_causal, cache, layer) -> Tensor:
+        """Every head's attention output, concatenated: (B, T, D).
+
+        A method of its own so that q, k and v are freed before the output projection (without
+        autograd), which may then reuse their memory.
+        """
         B, T, D = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads)  # (B, T, 3, H, hd)
         if rotations is None:
@@ -50,4 +58,4 @@ class Attention(nn.Module):
             is_causal=is_causal,
             dropout_p=self.dropout if self.training else 0.0,
         )  # (B, H, T, hd)
-        return self.proj(y.transpose(1, 2).reshape(B, T, D))
+        return y.transpose(1, 2).reshape(B, T, D)

@@ -25,5 +25,6 @@ class Block(nn.Module):
         cache: KVCache | None = None,
         layer: int = 0,
     ) -> Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), rotations, mask, is_causal, cache, layer))
-        return x + self.mlp(self.norm2(x))
+        # each branch's output is fresh, and its backward needs no output: add x into it in place
+        x = self.drop(self.attn(self.norm1(x), rotations, mask, is_causal, cache, layer)).add_(x)
+        return self.mlp(self.norm2(x)).add_(x)

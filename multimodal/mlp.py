@@ -1,5 +1,6 @@
 """The position-wise MLP: widen, GELU, project back."""
 
+import torch
 from torch import Tensor, nn
 
 
@@ -15,4 +16,9 @@ class MLP(nn.Module):
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.proj(self.act(self.fc(x))))
+        h = self.fc(x)  # (B, T, ratio * D)
+        if h.requires_grad:
+            h = self.act(h)
+        else:  # no autograd: nothing reads fc's output again, so activate it in place
+            h = torch.ops.aten.gelu_(h, approximate=self.act.approximate)
+        return self.drop(self.proj(h))

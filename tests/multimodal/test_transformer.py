@@ -61,3 +61,22 @@ def test_rotary_off_ignores_positions_and_keeps_the_parameters():
     assert torch.equal(off.eval()(x, pos), off(x, pos + 17))
     order = torch.tensor([3, 0, 5, 1, 4, 2])  # no positions: bidirectional is order-blind
     assert torch.allclose(off(x[:, order], pos), off(x, pos)[:, order], atol=1e-5)
+
+
+def test_in_place_residuals_keep_values_and_gradients():
+    torch.manual_seed(0)
+    block = Transformer(32, 1, 4).blocks[0]
+    x = torch.randn(2, 5, 32, requires_grad=True)
+    rot = Transformer(32, 1, 4).rotary(torch.arange(5).expand(2, 5))
+
+    def reference(x):  # out of place
+        x = x + block.attn(block.norm1(x), rot)
+        return x + block.mlp(block.norm2(x))
+
+    y, ref = block(x, rot), reference(x)
+    assert torch.equal(y, ref)
+    (gx,) = torch.autograd.grad(y.square().sum(), x)
+    (gr,) = torch.autograd.grad(ref.square().sum(), x)
+    assert torch.equal(gx, gr)
+    with torch.no_grad():  # the in-place GELU path
+        assert torch.equal(block(x, rot), ref)
