@@ -4,8 +4,11 @@ Both models have the same depth, width, heads, vocabulary (8,192) and context, n
 CPU, same process, alternating runs. Training: forward + backward + AdamW step on 16 x 256
 tokens (ours from an already collated `Batch`, as DataLoader workers deliver it; the peer from
 `input_ids`). Generation: batch 1, a 64-token prompt, 256 new tokens, greedy; ours with the KV
-cache against the peer's `generate` (which caches too), and ours without the cache.
+cache against the peer's `generate` (which caches too), and ours without the cache; cached
+generation again with both models in bfloat16 (`model.to(torch.bfloat16)` on both sides).
 """
+
+import copy
 
 import tiktoken
 import torch
@@ -97,9 +100,14 @@ def compare_training(preset: str, ours, peer, config: dict) -> dict:
     )
 
 
-def compare_generation(preset: str, ours, peer, config: dict) -> list[dict]:
+def compare_generation(
+    preset: str, ours, peer, config: dict, dtype: torch.dtype = torch.float32
+) -> list[dict]:
+    """Greedy generation rows: cached and uncached in float32, cached only in other dtypes."""
     from transformers import GenerationConfig
 
+    if dtype != torch.float32:
+        ours, peer = copy.deepcopy(ours).to(dtype), copy.deepcopy(peer).to(dtype)
     ours.eval(), peer.eval()
     prompt = torch.randint(0, VOCAB - 5, (1, PROMPT))
     sample = [[Segment("text", prompt[0])]]
@@ -111,16 +119,25 @@ def compare_generation(preset: str, ours, peer, config: dict) -> list[dict]:
     def peer_generate():
         return peer.generate(prompt, generation_config=options)
 
-    config = {**config, "prompt": PROMPT, "new_tokens": NEW, "batch": 1, "decoding": "greedy"}
+    dtype_name = str(dtype).removeprefix("torch.")
+    config = {
+        **config,
+        "prompt": PROMPT,
+        "new_tokens": NEW,
+        "batch": 1,
+        "decoding": "greedy",
+        "dtype": dtype_name,
+    }
+    suffix = "" if dtype == torch.float32 else f"_{dtype_name.replace('float', 'f')}"
     records = []
-    for cached in (True, False):
+    for cached in (True, False) if dtype == torch.float32 else (True,):
         t_ours, t_peer = measure(
             lambda c=cached: generate(ours, sample, NEW, temperature=0, use_cache=c),
             peer_generate,
             repeats=3,
             warmup=1,
         )
-        name = f"lm_generate{'' if cached else '_nocache'}[{preset}]"
+        name = f"lm_generate{'' if cached else '_nocache'}{suffix}[{preset}]"
         peer_name = "transformers GPT2LMHeadModel.generate (KV cache)"
         records.append(
             record(
@@ -151,4 +168,5 @@ def run() -> list[dict]:
         ours, peer = ours_model(layers, width, heads, enc), peer_model(layers, width, heads)
         records.append(compare_training(preset, ours, peer, config))
         records += compare_generation(preset, ours, peer, config)
+        records += compare_generation(preset, ours, peer, config, torch.bfloat16)
     return records

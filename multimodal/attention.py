@@ -10,6 +10,18 @@ from multimodal.kv_cache import KVCache
 from multimodal.rotary import apply_rotary
 
 
+def attend(q: Tensor, k: Tensor, v: Tensor, mask, is_causal: bool, dropout: float) -> Tensor:
+    """SDPA over q (B, H, T, hd) and k, v (B, H, Tk, hd) -> (B, H, T, hd), in the dtype of k.
+
+    k and v from a float32 KV cache under a half-precision model (see `Transformer.new_cache`)
+    make the attention run in float32, and only q and the output are converted.
+    """
+    options = dict(attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
+    if q.dtype != k.dtype:
+        return F.scaled_dot_product_attention(q.to(k.dtype), k, v, **options).to(q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, **options)
+
+
 class Attention(nn.Module):
     """Fused qkv projection, rotary q/k, SDPA (flash kernels where available), output projection."""
 
@@ -45,17 +57,10 @@ class Attention(nn.Module):
         if rotations is None:
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, hd) each
         else:
-            qk = apply_rotary(qkv[:, :, :2], rotations)  # q and k rotated together
+            qk = apply_rotary(qkv.narrow(2, 0, 2), rotations)  # q and k rotated together
             q, k = qk.transpose(1, 3).unbind(2)  # (B, H, T, hd) each
-            v = qkv[:, :, 2].transpose(1, 2)  # (B, H, T, hd)
+            v = qkv.select(2, 2).transpose(1, 2)  # (B, H, T, hd)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, Tk, hd)
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            is_causal=is_causal,
-            dropout_p=self.dropout if self.training else 0.0,
-        )  # (B, H, T, hd)
+        y = attend(q, k, v, mask, is_causal, self.dropout if self.training else 0.0)
         return y.transpose(1, 2).reshape(B, T, D)

@@ -24,7 +24,7 @@ def sample_next(
 ) -> Tensor:
     """Next token ids (B,) from logits (B, V): greedy at temperature 0, else top-k/top-p sampling."""
     if temperature == 0:
-        return logits.argmax(dim=-1)
+        return logits.float().argmax(dim=-1)  # float: several times faster than bfloat16 on CPU
     logits = logits.float() / temperature
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
@@ -87,28 +87,31 @@ def generate(
     was_training = model.training
     model.eval()
     stops = torch.tensor(list(stop_tokens), dtype=torch.long, device=device)
-    out = torch.empty(B, 0, dtype=torch.long, device=device)
+    out = torch.zeros(B, max_new_tokens, dtype=torch.long, device=device)  # filled column by column
     done = torch.zeros(B, dtype=torch.bool, device=device)
     cache = model.new_cache(B, T + max_new_tokens) if use_cache else None
     hidden = model(batch, mask=mask, cache=cache)  # (B, T, D)
     positions = batch.positions[:, -1:]  # (B, 1) last prompt token of each sample
     no_pad = torch.zeros(B, 1, dtype=torch.bool, device=device)
-    for _ in range(max_new_tokens):
+    for n in range(1, max_new_tokens + 1):
         token = sample_next(lm(hidden[:, -1]), temperature, top_k, top_p, generator)  # (B,)
-        out = torch.cat([out, token[:, None]], dim=1)
-        done |= torch.isin(token, stops)
-        if bool(done.all()) or out.shape[1] == max_new_tokens:
+        out[:, n - 1] = token
+        if len(stops):
+            done |= torch.isin(token, stops)
+            if bool(done.all()):
+                break
+        if n == max_new_tokens:
             break
         positions = positions + 1
         if use_cache:
             x = text({"ids": token[:, None]})  # (B, 1, D)
             hidden = model.run(x, positions, no_pad, batch.prefix_len, mask, cache)
         else:
-            extended = [list(s) + [Segment("text", ids.cpu())] for s, ids in zip(samples, out)]
-            again = move_data_to_device(model.collate(extended, prefix_lens, "left"), device)
+            grown = [[*s, Segment("text", ids.cpu())] for s, ids in zip(samples, out[:, :n])]
+            again = move_data_to_device(model.collate(grown, prefix_lens, "left"), device)
             hidden = model(again, mask=mask)
     model.train(was_training)
-    return [_until_stop(row.tolist(), set(stop_tokens)) for row in out]
+    return [_until_stop(row.tolist(), set(stop_tokens)) for row in out[:, :n]]
 
 
 def _until_stop(ids: list[int], stops: set[int]) -> list[int]:

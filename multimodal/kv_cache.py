@@ -35,7 +35,8 @@ class KVCache:
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store this layer's new (B, H, T, hd) keys/values; return all of them (B, H, length, hd)."""
-        keys, values, start = self.k[layer], self.v[layer], self.length - k.shape[2]
-        keys[:, :, start : self.length] = k
-        values[:, :, start : self.length] = v
-        return keys[:, :, : self.length], values[:, :, : self.length]
+        T, end = k.shape[2], self.length
+        keys, values = self.k[layer], self.v[layer]
+        keys.narrow(2, end - T, T).copy_(k)
+        values.narrow(2, end - T, T).copy_(v)
+        return keys.narrow(2, 0, end), values.narrow(2, 0, end)

@@ -27,5 +27,5 @@ class Rotary(nn.Module):
 
 def apply_rotary(x: Tensor, rotations: Tensor) -> Tensor:
     """Rotate x (B, T, ..., hd) by `Rotary` rotations broadcast over the middle dimensions."""
-    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, T, ..., hd/2)
-    return torch.view_as_real(pairs * rotations).flatten(-2).type_as(x)
+    pairs = torch.view_as_complex(x.float().view(x.shape[:-1] + (-1, 2)))  # (B, T, ..., hd/2)
+    return torch.view_as_real(pairs * rotations).flatten(-2).to(x.dtype)

@@ -105,3 +105,20 @@ def test_rotary_off_cached_and_batched_equal_uncached_one_by_one(byte_encoding, 
         for s, p in zip(samples, prefix or [0] * 3)
     ]
     assert cached == alone and len(set(map(tuple, cached))) == 3
+
+
+def test_bfloat16_decoding_follows_float32(byte_encoding):
+    model = untied_lm(byte_encoding)
+    samples = prompts(model)
+    full = generate(model, samples, max_new_tokens=4, temperature=0)
+    half = model.to(torch.bfloat16)
+    assert generate(half, samples, max_new_tokens=4, temperature=0) == full
+    sampled = generate(half, samples, max_new_tokens=4, temperature=1.0, top_k=5, top_p=0.9, seed=0)
+    assert [len(s) for s in sampled] == [4, 4, 4]
+
+
+def test_sampling_accepts_bfloat16_logits():
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0]], dtype=torch.bfloat16)
+    assert sample_next(logits, 0).item() == 1
+    assert sample_next(logits, 1.0, top_k=1).item() == 1
+    assert sample_next(logits, 0.5, top_p=0.5, generator=torch.Generator().manual_seed(0)) == 1

@@ -19,3 +19,11 @@ def test_cached_steps_equal_one_full_pass(rotary):
         cache.advance(pos[:, t : t + 1], no_pad)
         steps.append(net(x[:, t : t + 1], pos[:, t : t + 1], cache=cache))
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+
+
+def test_cache_dtype_follows_the_model_but_stays_float32_for_half_precision_on_cpu():
+    net = Transformer(32, 2, 4)
+    assert net.new_cache(1, 4).k[0].dtype == torch.float32
+    assert net.to(torch.float64).new_cache(1, 4).k[0].dtype == torch.float64
+    assert net.to(torch.bfloat16).new_cache(1, 4).k[0].dtype == torch.float32
+    assert net.new_cache(1, 4, dtype=torch.bfloat16).k[0].dtype == torch.bfloat16
