@@ -8,11 +8,13 @@ from collections.abc import Sequence
 
 import torch
 from pytorch_lightning.utilities import move_data_to_device
-from torch import Tensor
+from torch import Tensor, nn
 
 from multimodal.errors import InputError
 from multimodal.model import MultimodalModel
+from multimodal.prepack import packed_linears
 from multimodal.segment import Segment
+from multimodal.tasks.lm_head import LMHead
 
 
 def sample_next(
@@ -90,26 +92,28 @@ def generate(
     out = torch.zeros(B, max_new_tokens, dtype=torch.long, device=device)  # filled column by column
     done = torch.zeros(B, dtype=torch.bool, device=device)
     cache = model.new_cache(B, T + max_new_tokens) if use_cache else None
-    hidden = model(batch, mask=mask, cache=cache)  # (B, T, D)
-    positions = batch.positions[:, -1:]  # (B, 1) last prompt token of each sample
-    no_pad = torch.zeros(B, 1, dtype=torch.bool, device=device)
-    for n in range(1, max_new_tokens + 1):
-        token = sample_next(lm(hidden[:, -1]), temperature, top_k, top_p, generator)  # (B,)
-        out[:, n - 1] = token
-        if len(stops):
-            done |= torch.isin(token, stops)
-            if bool(done.all()):
+    linears = [m for m in model.modules() if type(m) in (nn.Linear, LMHead)]
+    with packed_linears(linears):  # bfloat16 on CPU: weights prepacked once for all steps
+        hidden = model(batch, mask=mask, cache=cache)  # (B, T, D)
+        positions = batch.positions[:, -1:]  # (B, 1) last prompt token of each sample
+        no_pad = torch.zeros(B, 1, dtype=torch.bool, device=device)
+        for n in range(1, max_new_tokens + 1):
+            token = sample_next(lm(hidden[:, -1]), temperature, top_k, top_p, generator)  # (B,)
+            out[:, n - 1] = token
+            if len(stops):
+                done |= torch.isin(token, stops)
+                if bool(done.all()):
+                    break
+            if n == max_new_tokens:
                 break
-        if n == max_new_tokens:
-            break
-        positions = positions + 1
-        if use_cache:
-            x = text({"ids": token[:, None]})  # (B, 1, D)
-            hidden = model.run(x, positions, no_pad, batch.prefix_len, mask, cache)
-        else:
-            grown = [[*s, Segment("text", ids.cpu())] for s, ids in zip(samples, out[:, :n])]
-            again = move_data_to_device(model.collate(grown, prefix_lens, "left"), device)
-            hidden = model(again, mask=mask)
+            positions = positions + 1
+            if use_cache:
+                x = text({"ids": token[:, None]})  # (B, 1, D)
+                hidden = model.run(x, positions, no_pad, batch.prefix_len, mask, cache)
+            else:
+                grown = [[*s, Segment("text", ids.cpu())] for s, ids in zip(samples, out[:, :n])]
+                again = move_data_to_device(model.collate(grown, prefix_lens, "left"), device)
+                hidden = model(again, mask=mask)
     model.train(was_training)
     return [_until_stop(row.tolist(), set(stop_tokens)) for row in out[:, :n]]
 
