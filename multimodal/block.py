@@ -7,6 +7,11 @@ from multimodal.kv_cache import KVCache
 from multimodal.mlp import MLP
 
 
+def residual(x: Tensor, branch: Tensor) -> Tensor:
+    """x + branch; without autograd, added in place into the branch's fresh output."""
+    return x + branch if branch.requires_grad else branch.add_(x)
+
+
 class Block(nn.Module):
     def __init__(self, d_model, n_heads, mlp_ratio=4.0, dropout=0.0, bias=True):
         super().__init__()
@@ -25,6 +30,6 @@ class Block(nn.Module):
         cache: KVCache | None = None,
         layer: int = 0,
     ) -> Tensor:
-        # each branch's output is fresh, and its backward needs no output: add x into it in place
-        x = self.drop(self.attn(self.norm1(x), rotations, mask, is_causal, cache, layer)).add_(x)
-        return self.mlp(self.norm2(x)).add_(x)
+        h = self.attn(self.norm1(x), rotations, mask, is_causal, cache, layer)  # (B, T, D)
+        x = residual(x, self.drop(h))
+        return residual(x, self.mlp(self.norm2(x)))
