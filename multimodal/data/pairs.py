@@ -20,16 +20,34 @@ from multimodal.example import Example
 
 
 class PairsDataset(Dataset):
-    """(image path, clip, same) triples; item i is `Example([image, audio], target=same)`."""
+    """(image path, clip, same) triples; item i is `Example([image, audio], target=same)`.
 
-    def __init__(self, pairs: list[tuple[Path, Clip, int]], image, audio, train: bool = False):
+    With `redraw` (the train split), each access draws a new image of the pair's kind (the
+    clip's class, or another class) from `images`, so the pairs cannot be learnt by heart.
+    """
+
+    def __init__(
+        self,
+        pairs: list[tuple[Path, Clip, int]],
+        image,
+        audio,
+        train: bool = False,
+        redraw: Mapping[int, list[Path]] | None = None,
+        labels: Mapping[str, int] | None = None,
+    ):
         self.pairs, self.image, self.audio, self.train = pairs, image, audio, train
+        self.redraw, self.labels = redraw, labels
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, i: int) -> Example:
         path, clip, same = self.pairs[i]
+        if self.redraw is not None:
+            said = self.labels[str(clip.audio)]
+            others = [c for c in self.redraw if c != said]
+            shown = said if same else others[int(torch.randint(len(others), ()))]
+            path = self.redraw[shown][int(torch.randint(len(self.redraw[shown]), ()))]
         segments = [self.image.prepare(path, train=self.train), self.audio.prepare(clip.audio)]
         return Example(segments, target=same, meta={"path": f"{path} + {clip.audio}"})
 
@@ -118,4 +136,12 @@ class SameClassPairsDataModule(ExampleDataModule):
             if missing:
                 raise InputError(f"the {split} images have no class {sorted(missing)} to pair with")
             pairs = draw_pairs(by_class, clips, self.pairs_per_clip, self.seed * 1000 + n)
-            self.splits[split] = PairsDataset(pairs, image, audio, train=split == "train")
+            train = split == "train"
+            self.splits[split] = PairsDataset(
+                pairs,
+                image,
+                audio,
+                train=train,
+                redraw=by_class if train else None,
+                labels={str(c.audio): label for c, label in clips} if train else None,
+            )

@@ -1,5 +1,7 @@
 """SameClassPairsDataModule: images paired with one-word clips, half of them the same class."""
 
+from pathlib import Path
+
 import pytest
 
 from multimodal.data.pairs import SameClassPairsDataModule
@@ -64,3 +66,17 @@ def test_clips_of_several_words_are_left_to_transcription(demo_root):
 def test_bad_settings_are_named(demo_root, kwargs, match):
     with pytest.raises(InputError, match=match):
         pairs_module(demo_root, **kwargs).setup()
+
+
+def test_training_pairs_draw_a_fresh_image_of_the_right_kind_each_time(demo_root):
+    dm = pairs_module(demo_root)
+    dm.setup()
+    train = dm.splits["train"]
+    for i in (0, 1):  # pair 0 shows the clip's own digit, pair 1 another digit
+        _, clip, same = train.pairs[i]
+        seen = {train[i].meta["path"].split(" + ")[0] for _ in range(20)}
+        assert len(seen) > 1
+        for path in seen:
+            assert (WORDS[int(Path(path).parent.name)] == clip.text) == bool(same)
+    val = dm.splits["val"]
+    assert len({val[0].meta["path"] for _ in range(5)}) == 1  # held-out pairs stay fixed
