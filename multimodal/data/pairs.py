@@ -19,56 +19,56 @@ from multimodal.errors import InputError
 from multimodal.example import Example
 
 
-class PairsDataset(Dataset):
-    """(image path, clip, same) triples; item i is `Example([image, audio], target=same)`.
+Pair = tuple[Path, Clip, int, int]  # (image, clip, the clip's class, 1 if the image shows it)
 
-    With `redraw` (the train split), each access draws a new image of the pair's kind (the
-    clip's class, or another class) from `images`, so the pairs cannot be learnt by heart.
+
+def pick_image(images: Mapping[int, list[Path]], said: int, same: bool, generator=None) -> Path:
+    """An image of class `said` if `same`, else of another class, drawn at random."""
+    others = [c for c in sorted(images) if c != said]
+    shown = said if same else others[int(torch.randint(len(others), (1,), generator=generator))]
+    files = images[shown]
+    return files[int(torch.randint(len(files), (1,), generator=generator))]
+
+
+class PairsDataset(Dataset):
+    """Pairs; item i is `Example([image, audio], target=same)`.
+
+    With `redraw` (the train split's images by class), each access draws a new image of the
+    pair's kind, so the pairs cannot be learnt by heart.
     """
 
     def __init__(
         self,
-        pairs: list[tuple[Path, Clip, int]],
+        pairs: list[Pair],
         image,
         audio,
         train: bool = False,
         redraw: Mapping[int, list[Path]] | None = None,
-        labels: Mapping[str, int] | None = None,
     ):
         self.pairs, self.image, self.audio, self.train = pairs, image, audio, train
-        self.redraw, self.labels = redraw, labels
+        self.redraw = redraw
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, i: int) -> Example:
-        path, clip, same = self.pairs[i]
+        path, clip, said, same = self.pairs[i]
         if self.redraw is not None:
-            said = self.labels[str(clip.audio)]
-            others = [c for c in self.redraw if c != said]
-            shown = said if same else others[int(torch.randint(len(others), ()))]
-            path = self.redraw[shown][int(torch.randint(len(self.redraw[shown]), ()))]
+            path = pick_image(self.redraw, said, bool(same))
         segments = [self.image.prepare(path, train=self.train), self.audio.prepare(clip.audio)]
         return Example(segments, target=same, meta={"path": f"{path} + {clip.audio}"})
 
 
 def draw_pairs(
     images: Mapping[int, list[Path]], clips: list[tuple[Clip, int]], per_clip: int, seed: int
-) -> list[tuple[Path, Clip, int]]:
+) -> list[Pair]:
     """`per_clip` images per clip, alternating its own class and another class."""
     g = torch.Generator().manual_seed(seed)
-    classes = sorted(images)
-    pairs = []
-    for clip, label in clips:
-        for k in range(per_clip):
-            same = k % 2 == 0
-            other = [c for c in classes if c != label]
-            shown = label if same else other[int(torch.randint(len(other), (1,), generator=g))]
-            files = images[shown]
-            pairs.append(
-                (files[int(torch.randint(len(files), (1,), generator=g))], clip, int(same))
-            )
-    return pairs
+    return [
+        (pick_image(images, said, k % 2 == 0, g), clip, said, int(k % 2 == 0))
+        for clip, said in clips
+        for k in range(per_clip)
+    ]
 
 
 class SameClassPairsDataModule(ExampleDataModule):
@@ -93,12 +93,9 @@ class SameClassPairsDataModule(ExampleDataModule):
         if pairs_per_clip < 2:
             raise InputError(f"data.pairs_per_clip must be at least 2, got {pairs_per_clip}")
         self.image_data = ImageFolderDataModule(
-            **images,
-            tokenizers=self.tokenizers,
-            collate_fn=None,
-            on_bad_sample=self.bad_samples.policy,
+            **images, tokenizers=self.tokenizers, collate_fn=None
         )
-        self.image_data.bad_samples = self.bad_samples
+        self.image_data.bad_samples = self.bad_samples  # one policy and one report for both
         self.paths = {name: Path(p) for name, p in speech.items()}
         self.words = [w.lower() for w in words]
         self.pairs_per_clip, self.seed = pairs_per_clip, seed
@@ -138,10 +135,5 @@ class SameClassPairsDataModule(ExampleDataModule):
             pairs = draw_pairs(by_class, clips, self.pairs_per_clip, self.seed * 1000 + n)
             train = split == "train"
             self.splits[split] = PairsDataset(
-                pairs,
-                image,
-                audio,
-                train=train,
-                redraw=by_class if train else None,
-                labels={str(c.audio): label for c, label in clips} if train else None,
+                pairs, image, audio, train=train, redraw=by_class if train else None
             )

@@ -35,7 +35,7 @@ def test_each_clip_meets_its_own_class_and_others_half_the_time(demo_root):
     dm.setup()
     train = dm.splits["train"]
     assert len(train) == 40 * 4  # 40 one-word clips, 4 images each
-    for path, clip, same in train.pairs:
+    for path, clip, _, same in train.pairs:
         digit = int(path.parent.name)
         assert (WORDS[digit] == clip.text) == bool(same)
     assert sum(same for *_, same in train.pairs) == len(train) // 2
@@ -51,7 +51,7 @@ def test_clips_of_several_words_are_left_to_transcription(demo_root):
     manifest.write_text(manifest.read_text().replace('"one"', '"one two"'))
     dm = pairs_module(demo_root)
     dm.setup()
-    assert all(clip.text != "one two" for _, clip, _ in dm.splits["val"].pairs)
+    assert all(clip.text != "one two" for _, clip, _, _ in dm.splits["val"].pairs)
     assert len(dm.splits["val"]) == 9 * 4
 
 
@@ -73,7 +73,7 @@ def test_training_pairs_draw_a_fresh_image_of_the_right_kind_each_time(demo_root
     dm.setup()
     train = dm.splits["train"]
     for i in (0, 1):  # pair 0 shows the clip's own digit, pair 1 another digit
-        _, clip, same = train.pairs[i]
+        _, clip, _, same = train.pairs[i]
         seen = {train[i].meta["path"].split(" + ")[0] for _ in range(20)}
         assert len(seen) > 1
         for path in seen:
