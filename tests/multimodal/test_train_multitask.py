@@ -1,12 +1,12 @@
 """Multi-task training: experiment=multitask_demo end to end on small stand-in data."""
 
 import pytest
-import torch
 from hydra import compose, initialize_config_module
 
 import multimodal
+from multimodal.checkpoint import build_model
 from multimodal.errors import InputError
-from multimodal.train import train
+from multimodal.train import build_tasks, train
 
 TASKS = ("lm", "digit", "caption", "transcribe", "same")
 
@@ -68,9 +68,6 @@ def test_five_tasks_train_together_and_each_head_works(demo_root, rank_file, tmp
 
 def test_loss_weights_and_ratios_shape_the_steps(demo_root, rank_file, tmp_path):
     cfg = demo_config(demo_root, rank_file, tmp_path, "tasks.lm.ratio=3.0", "tasks.same.weight=0.5")
-    from multimodal.checkpoint import build_model
-    from multimodal.train import build_tasks
-
     model = build_model(cfg.model)
     tasks, data, weights = build_tasks(cfg, model)
     assert weights == {"lm": 1.0, "digit": 1.0, "caption": 1.0, "transcribe": 1.0, "same": 0.5}
@@ -101,4 +98,3 @@ def test_a_task_without_its_data_is_named(demo_root, rank_file, tmp_path):
     cfg.tasks.same.data = None
     with pytest.raises(InputError, match="config key tasks.same.data is not set"):
         train(cfg)
-    torch.manual_seed(0)
