@@ -36,6 +36,7 @@ SEVEN := data/images/mnist5k/test/7/03504.png
 EIGHT := data/images/mnist5k/test/8/04007.png
 SAID_EIGHT := data/speech/spoken_digits/test/00030.wav
 SAID_SIX_FIVE := data/speech/spoken_digits/test/00000.wav
+WORD_EIGHT := data/speech/spoken_words/test/00008.wav
 CKPT := runs/demo/checkpoints/last.ckpt
 INFER := $(BIN)/mm-infer ckpt=$(CKPT)
 
@@ -52,7 +53,7 @@ demo: setup
 	@echo "--- audio: transcribe held-back clips (they say: eight / six five nine eight two three)"
 	$(INFER) mode=transcribe inputs='[$(SAID_EIGHT),$(SAID_SIX_FIVE)]'
 	@echo "--- image and audio together: the same digit? (8 + 'eight', then 7 + 'eight')"
-	$(INFER) mode=classify head_name=same labels=1 inputs='[[$(EIGHT),$(SAID_EIGHT)],[$(SEVEN),$(SAID_EIGHT)]]'
+	$(INFER) mode=classify head_name=same labels=1 inputs='[[$(EIGHT),$(WORD_EIGHT)],[$(SEVEN),$(WORD_EIGHT)]]'
 
 test: setup
 	$(BIN)/ruff check .

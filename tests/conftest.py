@@ -186,21 +186,23 @@ def digit_tone(d: int, seconds: float = 0.2) -> np.ndarray:
 
 @pytest.fixture
 def demo_root(corpus_root) -> Path:
-    """A data root laid out as `mm-data prepare` writes the text, MNIST and spoken digits, with
-    small learnable stand-ins: digit images as a stripe at a row, spoken digits as pitches."""
+    """A data root laid out as `mm-data prepare` writes the text, MNIST and spoken digits (both
+    sets), with small learnable stand-ins: digit images as a stripe at a row, spoken digits as
+    pitches."""
     for split, per_class in (("train", 4), ("val", 1), ("test", 1)):
         for d in range(10):
             for i in range(per_class):
                 path = corpus_root / "images" / "mnist5k" / split / str(d) / f"{i}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(digit_image(d, jitter=i % 2)).save(path)
-        folder = corpus_root / "speech" / "spoken_digits" / split
-        folder.mkdir(parents=True)
-        rows = []
-        for d in range(10):
-            for i in range(per_class):
-                name = f"{d}_{i}.wav"
-                sf.write(folder / name, digit_tone(d, 0.2 + 0.04 * i), 16000)
-                rows.append({"audio": name, "text": WORDS[d]})
-        (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        for speech_set in ("spoken_digits", "spoken_words"):
+            folder = corpus_root / "speech" / speech_set / split
+            folder.mkdir(parents=True)
+            rows = []
+            for d in range(10):
+                for i in range(per_class):
+                    name = f"{d}_{i}.wav"
+                    sf.write(folder / name, digit_tone(d, 0.2 + 0.04 * i), 16000)
+                    rows.append({"audio": name, "text": WORDS[d]})
+            (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return corpus_root

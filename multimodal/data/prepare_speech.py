@@ -1,15 +1,18 @@
-"""Speech prepare step: spoken digit sequences synthesized with espeak-ng.
+"""Speech prepare steps: spoken digits synthesized with espeak-ng, in two sets.
 
-Writes, under an output folder `out`:
+Each set is written under an output folder `out` as:
 
-    speech/spoken_digits/{train,val,test}/NNNNN.wav   16 kHz mono 16-bit clips
-    speech/spoken_digits/{train,val,test}/manifest.jsonl
+    speech/<set>/{train,val,test}/NNNNN.wav   16 kHz mono 16-bit clips
+    speech/<set>/{train,val,test}/manifest.jsonl
         {"audio": "NNNNN.wav", "text": "three one four", "voice": ..., "speed": ..., "pitch": ...}
-    speech/spoken_digits/words.tiktoken    a byte-level rank file with one token per digit word
-    speech/spoken_digits/MANIFEST.json     clip counts and a sha256 per split
+    speech/<set>/words.tiktoken    a byte-level rank file with one token per digit word
+    speech/<set>/MANIFEST.json     clip counts and a sha256 per split
 
-Each clip says 1 to 7 digit words in one of several voices, speeds (words per minute) and
-pitches. The splits share no digit sequence. Synthesis uses the `espeak-ng` program (Debian
+`spoken_digits` (`prepare_speech`): each clip says 1 to 7 digit words; the splits share no
+digit sequence, so a test transcript was never heard in training. `spoken_words`
+(`prepare_words`): each clip says one digit word, and every split says all ten equally often
+(ten words cannot be split apart), in voices drawn afresh. Clips are drawn from several voices,
+speeds (words per minute) and pitches. Synthesis uses the `espeak-ng` program (Debian
 package `espeak-ng`) when it is on PATH, else the library and voices bundled in the
 `espeakng-loader` wheel. Idempotent: a second run re-hashes what is there and skips the work.
 """
@@ -43,8 +46,10 @@ SPEEDS = (120, 200)  # words per minute, inclusive range
 PITCHES = (25, 75)  # espeak-ng pitch, 0-99
 LENGTH_WEIGHTS = (1, 2, 3, 3, 3, 3, 3)  # how often sequences of 1..7 digits are drawn
 COUNTS = {"train": 3000, "val": 300, "test": 300}
+WORD_COUNTS = {"train": 1000, "val": 200, "test": 200}
 SAMPLE_RATE = 16000
 SET = "speech/spoken_digits"
+WORD_SET = "speech/spoken_words"
 INSTALL_HINT = "apt-get install espeak-ng, or pip install espeakng-loader"
 
 
@@ -79,8 +84,15 @@ def sequence_pools(rng: random.Random, splits: list[str]) -> dict[str, list[list
     return pools
 
 
+def utterance(rng: random.Random, index: int, digits: tuple[int, ...]) -> Utterance:
+    """`digits` said in a voice, speed and pitch drawn from `rng`."""
+    voice = rng.choice(VOICES) + rng.choice(VARIANTS)
+    speed, pitch = rng.randint(*SPEEDS), rng.randint(*PITCHES)
+    return Utterance(index, " ".join(WORDS[d] for d in digits), voice, speed, pitch)
+
+
 def plan(counts: dict[str, int], seed: int = 0) -> dict[str, list[Utterance]]:
-    """Which utterance each clip of each split is, from a seed."""
+    """The spoken-digits set: which digit sequence each clip of each split says, from a seed."""
     rng = random.Random(seed)
     pools = sequence_pools(rng, list(counts))
     out = {}
@@ -88,11 +100,24 @@ def plan(counts: dict[str, int], seed: int = 0) -> dict[str, list[Utterance]]:
         utterances = []
         for i in range(count):
             (by_length,) = rng.choices(pools[split], weights=LENGTH_WEIGHTS)
-            digits = rng.choice(by_length)
-            voice = rng.choice(VOICES) + rng.choice(VARIANTS)
-            speed, pitch = rng.randint(*SPEEDS), rng.randint(*PITCHES)
-            utterances.append(Utterance(i, " ".join(WORDS[d] for d in digits), voice, speed, pitch))
+            utterances.append(utterance(rng, i, rng.choice(by_length)))
         out[split] = utterances
+    return out
+
+
+def plan_words(counts: dict[str, int], seed: int = 0) -> dict[str, list[Utterance]]:
+    """The spoken-words set: clip i of every split says digit i % 10, in a voice from a seed.
+    No two clips of the set say the same word in the same voice, speed and pitch."""
+    rng = random.Random(seed)
+    said, out = set(), {}
+    for split, count in counts.items():
+        out[split] = []
+        for i in range(count):
+            u = utterance(rng, i, (i % len(WORDS),))
+            while (u.text, u.voice, u.speed, u.pitch) in said:
+                u = utterance(rng, i, (i % len(WORDS),))
+            said.add((u.text, u.voice, u.speed, u.pitch))
+            out[split].append(u)
     return out
 
 
@@ -226,13 +251,31 @@ def prepare_speech(
     backend: str = "auto",
 ) -> str:
     """Synthesize the spoken-digits set under `out`/speech/spoken_digits; return a summary."""
-    counts = dict(counts or COUNTS)
-    root = Path(out) / SET
+    plans = plan(dict(counts or COUNTS), seed)
+    return synthesize_set(Path(out) / SET, "spoken digits", plans, force, backend)
+
+
+def prepare_words(
+    out: Path,
+    force: bool = False,
+    counts: dict[str, int] | None = None,
+    seed: int = 1,
+    backend: str = "auto",
+) -> str:
+    """Synthesize the spoken-words set under `out`/speech/spoken_words; return a summary."""
+    plans = plan_words(dict(counts or WORD_COUNTS), seed)
+    return synthesize_set(Path(out) / WORD_SET, "spoken words", plans, force, backend)
+
+
+def synthesize_set(
+    root: Path, name: str, plans: dict[str, list[Utterance]], force: bool, backend: str
+) -> str:
+    """Write the clips `plans` lists under `root`, unless what is there verifies."""
+    counts = {split: len(us) for split, us in plans.items()}
     summary = ", ".join(f"{s} {n}" for s, n in counts.items())
-    plans = plan(counts, seed)
     planned = recipe(plans)
     if not force and verified(root, counts, planned):
-        return f"spoken digits in {root}: {summary} clips, checksums verified (already prepared)"
+        return f"{name} in {root}: {summary} clips, checksums verified (already prepared)"
     synth = synthesizer(backend)
     write_ranks(word_ranks(), root / "words.tiktoken")
     stamp = {"counts": counts, "recipe": planned, "sample_rate": SAMPLE_RATE, "sha256": {}}
@@ -241,7 +284,7 @@ def prepare_speech(
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        bar = tqdm(total=len(utterances), desc=f"speech {split}", unit="clip")
+        bar = tqdm(total=len(utterances), desc=f"{name} {split}", unit="clip")
         workers = (os.cpu_count() or 1) if synth.parallel else 1
         with ThreadPoolExecutor(workers) as pool:
             for _ in pool.map(partial(write_clip, synth, folder=folder), utterances):
@@ -256,4 +299,4 @@ def prepare_speech(
         if rows != len(utterances) or len(clips) != len(utterances):
             raise InputError(f"{folder} holds {len(clips)} clips; {len(utterances)} were written")
     (root / "MANIFEST.json").write_text(json.dumps(stamp, indent=2) + "\n")
-    return f"spoken digits in {root}: {summary} clips written ({type(synth).__name__})"
+    return f"{name} in {root}: {summary} clips written ({type(synth).__name__})"

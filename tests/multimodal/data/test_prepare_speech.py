@@ -4,15 +4,19 @@ import importlib.util
 import json
 import shutil
 import sys
+from collections import Counter
 
 import pytest
 import soundfile as sf
 
 from multimodal.data.prepare_speech import (
     LENGTH_WEIGHTS,
+    WORD_COUNTS,
     WORDS,
     plan,
+    plan_words,
     prepare_speech,
+    prepare_words,
     synthesizer,
     word_ranks,
 )
@@ -38,6 +42,16 @@ def test_plan_is_seeded_and_splits_share_no_digit_sequence():
         assert lengths == set(range(1, len(LENGTH_WEIGHTS) + 1))
         assert all(set(u.text.split()) <= set(WORDS) for u in us)
         assert len({u.voice for u in us}) > 10 and len({u.speed for u in us}) > 20
+
+
+def test_word_plan_says_all_ten_words_equally_often_in_every_split():
+    plans = plan_words(WORD_COUNTS, seed=1)
+    for split, utterances in plans.items():
+        assert Counter(u.text for u in utterances) == {w: WORD_COUNTS[split] // 10 for w in WORDS}
+        assert len({u.voice for u in utterances}) > 10 and len({u.speed for u in utterances}) > 20
+    assert plan_words(WORD_COUNTS, seed=1) == plans != plan_words(WORD_COUNTS, seed=2)
+    voiced = {(u.text, u.voice, u.speed, u.pitch) for u in plans["train"]}
+    assert not voiced & {(u.text, u.voice, u.speed, u.pitch) for u in plans["test"]}
 
 
 def test_word_vocabulary_gives_one_token_per_digit_word(tmp_path):
@@ -72,6 +86,19 @@ def test_prepare_writes_verifies_and_repairs(tmp_path):
     assert "written" in prepare_speech(tmp_path, counts=SMALL)  # a changed clip is redone
     check_written(root, SMALL)
     assert "written" in prepare_speech(tmp_path, counts=SMALL, force=True)
+
+
+@pytest.mark.skipif(not HAVE_PROGRAM and not HAVE_LIBRARY, reason="no espeak-ng available")
+def test_prepare_words_writes_its_own_set(tmp_path):
+    counts = {"train": 10, "val": 10, "test": 10}
+    summary = prepare_words(tmp_path, counts=counts)
+    root = tmp_path / "speech" / "spoken_words"
+    assert "spoken words" in summary and "train 10, val 10, test 10 clips written" in summary
+    check_written(root, counts)
+    rows = [json.loads(x) for x in (root / "test" / "manifest.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == list(WORDS)
+    assert "already prepared" in prepare_words(tmp_path, counts=counts)
+    assert not (tmp_path / "speech" / "spoken_digits").exists()
 
 
 @pytest.mark.skipif(not HAVE_LIBRARY, reason="espeakng-loader is not installed")
