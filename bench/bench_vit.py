@@ -6,7 +6,9 @@ MLP ratio 4, 1000 classes, class-token pooling, the same batch, in the same proc
 alternating. Ours runs without rotary positions (`rotary=False`): its patches carry 2D position
 embeddings from the tokenizer, as timm's carry learned ones, and timm has no rotary either.
 Ours starts from prepared images (normalized tensors) and includes collation (patch packing),
-as timm's figure includes its conv patch embedding. Two figures each: inference (eval, no
+as timm's figure includes its conv patch embedding. Ours computes the logits as the classify
+task does (`ClassifierHead.logits`): with class-token pooling, only the class token goes
+through the last block's MLP and output projection, since no other token's last output is read. Two figures each: inference (eval, no
 grad) and a training step (forward, cross-entropy, backward).
 """
 
@@ -43,7 +45,7 @@ def peer_model():
 
 def ours_logits(model: MultimodalModel, segments: list[Segment]) -> torch.Tensor:
     batch = model.collate([[s] for s in segments])
-    return model.head("classifier")(model(batch, mask="bidirectional"), batch)  # (B, K)
+    return model.head("classifier").logits(model, batch)  # (B, K)
 
 
 def compare(batch_size: int, repeats: int, warmup: int) -> list[dict]:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from multimodal.kv_cache import KVCache
+from multimodal.masks import tokens_at
 from multimodal.rotary import apply_rotary
 
 
@@ -42,12 +43,17 @@ class Attention(nn.Module):
         is_causal: bool = False,
         cache: KVCache | None = None,
         layer: int = 0,
+        keep: Tensor | None = None,
     ) -> Tensor:
-        """x (B, T, D); rotations from `Rotary`, or None for no rotary positions -> (B, T, D)."""
-        return self.proj(self.heads(x, rotations, mask, is_causal, cache, layer))
+        """x (B, T, D); rotations from `Rotary`, or None for no rotary positions -> (B, T, D).
 
-    def heads(self, x, rotations, mask, is_causal, cache, layer) -> Tensor:
-        """Every head's attention output, concatenated: (B, T, D).
+        With keep (B, K), only the queries at those columns are computed: (B, K, D), and `mask`
+        must already be theirs (`masks.query_rows`); keys and values still come from all of x.
+        """
+        return self.proj(self.heads(x, rotations, mask, is_causal, cache, layer, keep))
+
+    def heads(self, x, rotations, mask, is_causal, cache, layer, keep=None) -> Tensor:
+        """Every head's attention output, concatenated: (B, T, D), or (B, K, D) with keep.
 
         A method of its own so that q, k and v are freed before the output projection (without
         autograd), which may then reuse their memory.
@@ -62,5 +68,7 @@ class Attention(nn.Module):
             v = qkv.select(2, 2).transpose(1, 2)  # (B, H, T, hd)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, Tk, hd)
+        if keep is not None:
+            q = tokens_at(q.transpose(1, 2), keep).transpose(1, 2)  # (B, H, K, hd)
         y = attend(q, k, v, mask, is_causal, self.dropout if self.training else 0.0)
-        return y.transpose(1, 2).reshape(B, T, D)
+        return y.transpose(1, 2).reshape(B, q.shape[2], D)

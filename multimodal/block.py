@@ -4,6 +4,7 @@ from torch import Tensor, nn
 
 from multimodal.attention import Attention
 from multimodal.kv_cache import KVCache
+from multimodal.masks import tokens_at
 from multimodal.mlp import MLP
 
 
@@ -29,7 +30,11 @@ class Block(nn.Module):
         is_causal: bool = False,
         cache: KVCache | None = None,
         layer: int = 0,
+        keep: Tensor | None = None,
     ) -> Tensor:
-        h = self.attn(self.norm1(x), rotations, mask, is_causal, cache, layer)  # (B, T, D)
+        """x (B, T, D) -> (B, T, D); with keep (B, K), only those columns' outputs (B, K, D)."""
+        h = self.attn(self.norm1(x), rotations, mask, is_causal, cache, layer, keep)  # (B, T, D)
+        if keep is not None:
+            x = tokens_at(x, keep)  # (B, K, D)
         x = residual(x, self.drop(h))
         return residual(x, self.mlp(self.norm2(x)))

@@ -196,7 +196,7 @@ class Predictor:
         batch = self.model.collate(samples)
         batch = move_data_to_device(batch, self.model.device)
         check_pooling(self.model, clf)
-        probs = clf(self.model(batch, mask="bidirectional"), batch).float().softmax(-1)  # (B, K)
+        probs = clf.logits(self.model, batch).float().softmax(-1)  # (B, K)
         top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
         results = [
             [(clf.label(i), p) for i, p in zip(idx.tolist(), val.tolist())]

@@ -5,6 +5,7 @@ cached decoding (queries are new tokens, keys are all tokens so far) share one r
 True means "may attend".
 """
 
+import torch
 from torch import Tensor
 
 from multimodal.errors import InputError
@@ -29,3 +30,21 @@ def attention_mask(
     if kind == "prefix":
         allowed = allowed | (k_pos < prefix_len[:, None])[:, None, :]
     return (allowed & visible)[:, None]  # (B, 1, Tq, Tk)
+
+
+def tokens_at(x: Tensor, keep: Tensor) -> Tensor:
+    """x (B, T, ...) at columns keep (B, K) -> (B, K, ...)."""
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], keep]
+
+
+def query_rows(mask: Tensor | None, is_causal: bool, keep: Tensor, k_len: int) -> Tensor | None:
+    """The mask for only the queries at columns keep (B, K): (B, 1, K, Tk), or None for none.
+
+    `is_causal` (an unpadded batch without cache, where positions are columns) becomes an
+    explicit mask, since SDPA's causal flag assumes the queries are the first columns.
+    """
+    if mask is not None:
+        return tokens_at(mask.transpose(1, 2), keep).transpose(1, 2)
+    if is_causal:
+        return (torch.arange(k_len, device=keep.device) <= keep[..., None])[:, None]
+    return None

@@ -92,11 +92,20 @@ class MultimodalModel(nn.Module):
             x = x.index_put((slot[keep],), vecs[:, : slot.shape[1]][keep].to(x.dtype))
         return x.view(B, T, -1)
 
-    def forward(self, batch: Batch, mask: str = "causal", cache: KVCache | None = None) -> Tensor:
-        """Hidden states (B, T, D) under the mask kind "causal", "bidirectional" or "prefix"."""
-        return self.run(
-            self.embed(batch), batch.positions, batch.padding, batch.prefix_len, mask, cache
-        )
+    def forward(
+        self,
+        batch: Batch,
+        mask: str = "causal",
+        cache: KVCache | None = None,
+        keep: Tensor | None = None,
+    ) -> Tensor:
+        """Hidden states (B, T, D) under the mask kind "causal", "bidirectional" or "prefix".
+
+        keep (B, K): only the tokens at these columns, (B, K, D), the same values as the full
+        result's; the last block computes nothing else.
+        """
+        x = self.embed(batch)
+        return self.run(x, batch.positions, batch.padding, batch.prefix_len, mask, cache, keep)
 
     def run(
         self,
@@ -106,6 +115,7 @@ class MultimodalModel(nn.Module):
         prefix_len: Tensor,
         mask: str = "causal",
         cache: KVCache | None = None,
+        keep: Tensor | None = None,
     ) -> Tensor:
         """The backbone over already-embedded tokens x (B, T, D), positions and padding (B, T)."""
         if cache is None:
@@ -118,7 +128,7 @@ class MultimodalModel(nn.Module):
             is_causal = mask != "bidirectional"  # unpadded: positions are the column index
         elif not (plain and x.shape[1] == 1):  # one new token over clean keys sees them all
             attn_mask = attention_mask(mask, positions, k_pos, k_pad, prefix_len)
-        return self.backbone(x, positions, attn_mask, is_causal, cache)
+        return self.backbone(x, positions, attn_mask, is_causal, cache, keep)
 
     def new_cache(self, batch_size: int, max_len: int) -> KVCache:
         return self.backbone.new_cache(batch_size, max_len)

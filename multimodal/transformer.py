@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from multimodal.block import Block
 from multimodal.kv_cache import KVCache
+from multimodal.masks import query_rows
 from multimodal.rotary import Rotary
 
 
@@ -80,12 +81,20 @@ class Transformer(nn.Module):
         mask: Tensor | None = None,
         is_causal: bool = False,
         cache: KVCache | None = None,
+        keep: Tensor | None = None,
     ) -> Tensor:
-        """x (B, T, D), positions (B, T), mask (B, 1, T, Tk) bool or None -> (B, T, D)."""
+        """x (B, T, D), positions (B, T), mask (B, 1, T, Tk) bool or None -> (B, T, D).
+
+        keep (B, K): return only the tokens at these columns, (B, K, D). The last block then
+        computes only their queries, MLP and residuals (e.g. a class token read by a head).
+        """
         rotations = None if self.rotary is None else self.rotary(positions)  # (B, T, 1, 1, hd/2)
-        for i, block in enumerate(self.blocks):
+        *early, last = self.blocks
+        for i, block in enumerate(early):
             x = block(x, rotations, mask, is_causal, cache, i)
-        return self.norm(x)
+        if keep is not None:  # (is_causal comes only without a cache: the keys are x's tokens)
+            mask, is_causal = query_rows(mask, is_causal, keep, x.shape[1]), False
+        return self.norm(last(x, rotations, mask, is_causal, cache, len(early), keep))
 
 
 def count_parameters(module: nn.Module) -> int:

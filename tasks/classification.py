@@ -94,7 +94,7 @@ class Classification(Task):
         """(B, K) class logits of the model's head for this task."""
         head = model.head(self.head)
         check_pooling(model, head)
-        return head(model(batch, mask=self.mask), batch)
+        return head.logits(model, batch, self.mask)
 
     def step(self, model: MultimodalModel, batch: Batch, stage: str) -> Tensor:
         logits = self.logits(model, batch).float()  # (B, K)
@@ -116,7 +116,7 @@ def classify(
     samples = [[tok.prepare(img)] for img in images]
     batch = move_data_to_device(model.collate(samples), model.device)
     check_pooling(model, clf)
-    probs = clf(model(batch, mask="bidirectional"), batch).float().softmax(-1)  # (B, K)
+    probs = clf.logits(model, batch).float().softmax(-1)  # (B, K)
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
     return [
         [(clf.label(i), p) for i, p in zip(idx.tolist(), val.tolist())]

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from multimodal.batch import Batch
 from multimodal.errors import InputError
+from multimodal.masks import tokens_at
 
 POOLINGS = ("mean", "cls")
 
@@ -60,12 +61,9 @@ class ClassifierHead(nn.Module):
     def label(self, index: int) -> str:
         return self.labels[index] if self.labels is not None else str(index)
 
-    def pool(self, hidden: Tensor, batch: Batch) -> Tensor:
-        """(B, T, D) -> (B, D)."""
-        B, T, D = hidden.shape
-        if self.pooling == "mean":
-            keep = (~batch.padding).to(hidden.dtype)[..., None]  # (B, T, 1)
-            return (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)
+    def cls_columns(self, batch: Batch) -> Tensor:
+        """(B,) the column of each sample's class token: its first `modality` segment's first."""
+        B, T = batch.shape
         if self.modality not in batch.slots:
             raise InputError(f"'cls' pooling needs a {self.modality!r} segment in every sample")
         first = batch.slots[self.modality][:, 0]  # (S,) flat index of each segment's first token
@@ -76,7 +74,23 @@ class ClassifierHead(nn.Module):
             raise InputError(
                 f"sample {missing} has no {self.modality!r} segment; 'cls' pooling needs one"
             )
-        return hidden.reshape(B * T, D)[index]  # (B, D)
+        return index % T
+
+    def pool(self, hidden: Tensor, batch: Batch) -> Tensor:
+        """(B, T, D) -> (B, D)."""
+        if self.pooling == "mean":
+            keep = (~batch.padding).to(hidden.dtype)[..., None]  # (B, T, 1)
+            return (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)
+        return tokens_at(hidden, self.cls_columns(batch)[:, None])[:, 0]  # (B, D)
 
     def forward(self, hidden: Tensor, batch: Batch) -> Tensor:
         return self.fc(self.drop(self.pool(hidden, batch)))  # (B, K)
+
+    def logits(self, model: nn.Module, batch: Batch, mask: str = "bidirectional") -> Tensor:
+        """(B, K) logits of `model` (a `MultimodalModel`) over `batch`, as
+        `self(model(batch, mask), batch)`; with "cls" pooling only the class tokens leave
+        the last block, which then skips the other tokens' work."""
+        if self.pooling == "mean":
+            return self(model(batch, mask=mask), batch)
+        hidden = model(batch, mask=mask, keep=self.cls_columns(batch)[:, None])  # (B, 1, D)
+        return self.fc(self.drop(hidden[:, 0]))

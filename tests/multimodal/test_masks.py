@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from multimodal.errors import InputError
-from multimodal.masks import attention_mask
+from multimodal.masks import attention_mask, query_rows
 
 
 def reference(kind, T, length, prefix):
@@ -37,3 +37,24 @@ def test_unknown_kind():
     pos = torch.zeros(1, 2, dtype=torch.long)
     with pytest.raises(InputError, match="mask kind 'sideways'"):
         attention_mask("sideways", pos, pos, torch.zeros(1, 2, dtype=torch.bool), torch.zeros(1))
+
+
+@pytest.mark.parametrize("kind", ["causal", "bidirectional", "prefix"])
+def test_query_rows_are_the_rows_of_the_kept_columns(kind):
+    pos = torch.tensor([[0, 1, 2, 3, 0, 0], [0, 1, 2, 3, 4, 5]])
+    pad = torch.tensor([[False] * 4 + [True] * 2, [False] * 6])
+    full = attention_mask(kind, pos, pos, pad, torch.tensor([2, 3]))
+    keep = torch.tensor([[3, 0], [5, 2]])
+    rows = query_rows(full, False, keep, 6)
+    assert rows.shape == (2, 1, 2, 6)
+    assert torch.equal(rows[0, 0], full[0, 0, [3, 0]]) and torch.equal(
+        rows[1, 0], full[1, 0, [5, 2]]
+    )
+
+
+def test_query_rows_turn_the_causal_flag_into_a_mask():
+    pos = torch.arange(5)[None]
+    causal = attention_mask("causal", pos, pos, torch.zeros(1, 5, dtype=torch.bool), pos[:, 0])
+    keep = torch.tensor([[4, 1]])
+    assert torch.equal(query_rows(None, True, keep, 5), causal[:, :, [4, 1]])
+    assert query_rows(None, False, keep, 5) is None

@@ -52,6 +52,22 @@ def test_mean_pooling_ignores_padding(byte_encoding):
     torch.testing.assert_close(head(hidden, batch), head.fc(pooled))
 
 
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_logits_equal_the_head_over_all_hidden_states(byte_encoding, pooling):
+    model = model_with(byte_encoding, pooling=pooling)
+    head = model.head("classifier")
+    torch.nn.init.normal_(head.fc.weight)
+    text, image = model.tokenizer("text"), model.tokenizer("image")
+    samples = [
+        [image.prepare(torch.rand(4, 4))],
+        [text.prepare("look:"), image.prepare(torch.rand(2, 6))],
+    ]
+    batch = model.collate(samples)
+    with torch.no_grad():
+        full = head(model(batch, mask="bidirectional"), batch)
+        torch.testing.assert_close(head.logits(model, batch), full, atol=1e-5, rtol=1e-5)
+
+
 def test_head_starts_uniform_and_has_labels():
     head = ClassifierHead(D, labels=["cat", "dog"])
     assert head.num_classes == 2 and head.label(1) == "dog"
