@@ -93,8 +93,9 @@ def generate(
     done = torch.zeros(B, dtype=torch.bool, device=device)
     cache = model.new_cache(B, T + max_new_tokens) if use_cache else None
     linears = [m for m in model.modules() if type(m) in (nn.Linear, LMHead)]
-    with packed_linears(linears):  # bfloat16 on CPU: weights prepacked once for all steps
-        hidden = model(batch, mask=mask, cache=cache)  # (B, T, D)
+    with packed_linears(linears):  # on CPU: weights prepacked once for all steps
+        last = torch.full((B, 1), T - 1, device=device)  # left padded: every prompt's end
+        hidden = model(batch, mask=mask, cache=cache, keep=last)  # (B, 1, D)
         positions = batch.positions[:, -1:]  # (B, 1) last prompt token of each sample
         no_pad = torch.zeros(B, 1, dtype=torch.bool, device=device)
         for n in range(1, max_new_tokens + 1):
@@ -113,7 +114,7 @@ def generate(
             else:
                 grown = [[*s, Segment("text", ids.cpu())] for s, ids in zip(samples, out[:, :n])]
                 again = move_data_to_device(model.collate(grown, prefix_lens, "left"), device)
-                hidden = model(again, mask=mask)
+                hidden = model(again, mask=mask, keep=last + n)  # (B, 1, D)
     model.train(was_training)
     return [_until_stop(row.tolist(), set(stop_tokens)) for row in out[:, :n]]
 

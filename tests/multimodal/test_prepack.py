@@ -2,10 +2,11 @@ import pytest
 import torch
 from torch import nn
 
-from multimodal.prepack import onednn_bf16, packed_linears
+from multimodal.prepack import onednn_bf16, onednn_linear, packed_linears
 from multimodal.tasks.lm_head import LMHead
 
 needs_bf16 = pytest.mark.skipif(not onednn_bf16(), reason="no oneDNN bfloat16 on this CPU")
+needs_onednn = pytest.mark.skipif(not onednn_linear(), reason="no oneDNN linear on this build")
 
 
 @needs_bf16
@@ -26,11 +27,30 @@ def test_packed_linears_are_bit_identical_and_restored():
     assert "forward" not in vars(linear) and "forward" not in vars(head)
 
 
-def test_float32_modules_are_left_alone_and_restored_after_errors():
-    linear = nn.Linear(4, 4)
+@needs_onednn
+def test_float32_packed_linears_agree_to_rounding():
+    torch.manual_seed(0)
+    linear, head = nn.Linear(32, 96), LMHead(512, 300, tie_to=None)  # too small, large enough
+    h, g = torch.randn(3, 5, 32), torch.randn(3, 5, 512)
+    with torch.no_grad():
+        want = [m(x) for m, y in ((linear, h), (head, g)) for x in (y, y[:, -1])]
+        with packed_linears([linear, head]):
+            assert "forward" not in vars(linear) and "forward" in vars(head)
+            got = [m(x) for m, y in ((linear, h), (head, g)) for x in (y, y[:, -1])]
+    for a, b in zip(want, got, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert "forward" not in vars(linear) and "forward" not in vars(head)
+
+
+def test_other_modules_are_left_alone_and_all_restored_after_errors():
+    double = nn.Linear(4, 4).to(torch.float64)
+    with packed_linears([double, nn.LayerNorm(4)]):
+        assert "forward" not in vars(double)
+    linear = nn.Linear(512, 512)
     with pytest.raises(RuntimeError), packed_linears([linear]):
-        assert "forward" not in vars(linear)
         raise RuntimeError
+    assert "forward" not in vars(linear)
     half = nn.Linear(4, 4).to(torch.bfloat16)
     with pytest.raises(RuntimeError), packed_linears([half]):
         raise RuntimeError
