@@ -22,7 +22,8 @@ class LossCurve(pl.Callback):
         self.metric = metric
         self.points: list[tuple[int, float]] = []
 
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """After the module's own epoch-end hook, which may log the metric (as `val_loss` is)."""
         if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
             return
         self.points.append((trainer.global_step, float(trainer.callback_metrics[self.metric])))
