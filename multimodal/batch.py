@@ -48,6 +48,12 @@ def marker(token_id: int) -> Segment:
     return Segment("text", torch.tensor([token_id]), {"marker": True})
 
 
+def with_markers(seg: Segment, text: Tokenizer | None) -> list[Segment]:
+    """`seg` between the begin/end markers the text vocabulary has for its modality, if any."""
+    ids = text.markers(seg.modality) if text is not None else None
+    return [seg] if ids is None else [marker(ids[0]), seg, marker(ids[1])]
+
+
 def collate(
     samples: Sequence[Sequence[Segment]],
     tokenizers: Mapping[str, Tokenizer],
@@ -84,9 +90,8 @@ def collate(
                     f"only for {names}"
                 )
             n = tokenizers[seg.modality].num_tokens(seg)
-            ids = text.markers(seg.modality) if text is not None else None
-            wrapped = [seg] if ids is None else [marker(ids[0]), seg, marker(ids[1])]
-            if ids is not None:  # a marker inside the prefix joins it
+            wrapped = with_markers(seg, text)
+            if len(wrapped) > 1:  # a marker inside the prefix joins it
                 prefix[b] += (given < given_prefix) + (given + n <= given_prefix)
             for part in wrapped:
                 k = n if part is seg else 1

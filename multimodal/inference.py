@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from pytorch_lightning.utilities import move_data_to_device
 
+from multimodal.batch import with_markers
 from multimodal.errors import InputError
 from multimodal.export import read_model
 from multimodal.generation import generate
@@ -100,7 +101,7 @@ class Predictor:
             given += n
             if modality != "text":
                 prefix_len = given
-            total += n + (2 if text is not None and text.markers(modality) else 0)
+            total += n + len(with_markers(seg, text)) - 1  # as `collate` lays it out
             counts.append(f"{item[2]}: {n} {modality} tokens")
         if total > self.model.context_length:
             raise InputError(
