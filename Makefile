@@ -1,4 +1,5 @@
-# make demo   set up .venv, prepare the data, train one model on five tasks, run it on held-back inputs (CPU)
+# make demo   set up .venv, prepare the data, train one model on five tasks and run it on
+#             held-back inputs (CPU)
 # make test   set up .venv, lint, run the test suite
 # make bench  set up .venv with the peer libraries, run the benchmarks
 SHELL := /bin/bash

@@ -8,8 +8,9 @@ embeddings from the tokenizer, as timm's carry learned ones, and timm has no rot
 Ours starts from prepared images (normalized tensors) and includes collation (patch packing),
 as timm's figure includes its conv patch embedding. Ours computes the logits as the classify
 task does (`ClassifierHead.logits`): with class-token pooling, only the class token goes
-through the last block's MLP and output projection, since no other token's last output is read. Two figures each: inference (eval, no
-grad) and a training step (forward, cross-entropy, backward).
+through the last block's MLP and output projection, since no other token's last output is
+read. Two figures each: inference (eval, no grad) and a training step (forward, cross-entropy,
+backward).
 """
 
 import torch

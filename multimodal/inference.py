@@ -47,6 +47,14 @@ def is_many(inputs) -> bool:
     return isinstance(inputs, list)
 
 
+def as_list(inputs, name: str = "input") -> list:
+    """One input or a list of them, as a list; an empty list is refused, naming "<name>s"."""
+    raws = list(inputs) if is_many(inputs) else [inputs]
+    if not raws:
+        raise InputError(f"{name}s is an empty list; expected at least one input")
+    return raws
+
+
 class Predictor:
     """A `MultimodalModel` in eval mode with the config it was trained with.
 
@@ -65,11 +73,8 @@ class Predictor:
     def items(self, inputs, name: str = "input", start: int = 0) -> list[Item]:
         """One input or a list of them, each with its modality; checked against the model.
         Errors call them "<name> <start + index>"."""
-        raws = list(inputs) if is_many(inputs) else [inputs]
-        if not raws:
-            raise InputError(f"{name}s is an empty list; expected at least one input")
         items = []
-        for i, raw in enumerate(raws):
+        for i, raw in enumerate(as_list(inputs, name)):
             where = f"{name} {start + i}"
             if isinstance(raw, str | os.PathLike) and os.path.isfile(raw):
                 where = f"{where} ({raw})"
@@ -180,11 +185,8 @@ class Predictor:
         clf = self.head(head, ClassifierHead)
         if top_k < 1:
             raise InputError(f"top_k must be at least 1, got {top_k}")
-        raws = list(inputs) if is_many(inputs) else [inputs]
-        if not raws:
-            raise InputError("inputs is an empty list; expected at least one input")
         samples = []
-        for i, raw in enumerate(raws):  # a list inside the list is one mixed sequence
+        for i, raw in enumerate(as_list(inputs)):  # a list inside the list is one mixed sequence
             group = isinstance(raw, list)
             items = self.items(raw, f"input {i} part") if group else self.items([raw], start=i)
             modalities = [modality for modality, _, _ in items]

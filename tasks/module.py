@@ -27,8 +27,9 @@ class MultimodalModule(pl.LightningModule):
 
     A batch is a `Batch` or a dict of them (Lightning's `CombinedLoader`); the loss is the
     weighted sum of each task's loss. Each task logs `<task>/<stage>_loss` and its metrics;
-    `val_loss` and `test_loss` are the weighted sums of the tasks' epoch means. `config` (a plain dict) is stored in every checkpoint
-    under "config", so `multimodal.checkpoint.load_model` can rebuild the model alone.
+    `val_loss` and `test_loss` are the weighted sums of the tasks' epoch means. `config` (a
+    plain dict) is stored in every checkpoint under "config", so
+    `multimodal.checkpoint.load_model` can rebuild the model alone.
 
     Args:
         model: the shared model with its tokenizers and heads.

@@ -1,4 +1,4 @@
-"""`MultiTaskDataModule`: the datamodules of several tasks as one, through Lightning's CombinedLoader.
+"""`MultiTaskDataModule`: several tasks' datamodules as one, through Lightning's CombinedLoader.
 
 Each training step holds one batch of every task (mode "max_size_cycle": an epoch lasts as long
 as the longest task's loader, shorter ones start over). Validation and test run each task's
