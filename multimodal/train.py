@@ -4,6 +4,8 @@
 `train` with configs from Hydra's `compose`.
 """
 
+from pathlib import Path
+
 import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
@@ -62,6 +64,17 @@ def build_tasks(cfg: DictConfig, model) -> tuple[dict, MultiTaskDataModule, dict
     return tasks, data, weights
 
 
+def resume_path(ckpt_path: str | None, run_dir: str) -> str | None:
+    """The checkpoint to resume from: `ckpt_path` as given; for "last", or when it is null and the
+    run folder has one, the run's own `checkpoints/last.ckpt` (a run started again continues)."""
+    last = Path(run_dir) / "checkpoints" / "last.ckpt"
+    if ckpt_path == "last" and not last.is_file():
+        raise InputError(f"ckpt_path=last, but run folder {run_dir} has no checkpoints/last.ckpt")
+    if ckpt_path in (None, "last"):
+        return str(last) if last.is_file() else None
+    return ckpt_path
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured task and data; test if there is a test split."""
     validate(cfg)
@@ -86,7 +99,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build(
         cfg, "trainer", callbacks=build_all(cfg, "callbacks"), logger=build_all(cfg, "loggers")
     )
-    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    ckpt_path = resume_path(cfg.ckpt_path, cfg.run_dir)
+    if ckpt_path is not None and trainer.is_global_zero:
+        print(f"resuming from {ckpt_path}")
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     results = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if data.has("test"):
         for metrics in trainer.test(module, datamodule=data, verbose=False):
