@@ -206,3 +206,37 @@ def demo_root(corpus_root) -> Path:
                     rows.append({"audio": name, "text": WORDS[d]})
             (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return corpus_root
+
+
+@pytest.fixture
+def lm_config(corpus_root, rank_file, tmp_path):
+    """`lm_config(*overrides)`: experiment=shakespeare composed for a tiny model on the small
+    corpus, run folder `tmp_path / "run"`, no progress bar, samples or TensorBoard."""
+    from hydra import compose, initialize_config_module
+
+    def make(*overrides):
+        with initialize_config_module("multimodal.conf", version_base="1.3"):
+            return compose(
+                "train",
+                [
+                    "experiment=shakespeare",
+                    f"data_root={corpus_root}",
+                    f"run_dir={tmp_path / 'run'}",
+                    f"model.tokenizers.text.vocab={rank_file}",
+                    "model.backbone.d_model=32",
+                    "model.backbone.n_layers=1",
+                    "model.context_length=64",
+                    "data.block_size=64",
+                    "data.batch_size=8",
+                    "trainer.val_check_interval=null",
+                    "trainer.limit_val_batches=1",
+                    "~callbacks.progress",
+                    "+trainer.enable_progress_bar=false",
+                    "~callbacks.samples",
+                    "~callbacks.loss_curve",
+                    "~loggers.tensorboard",
+                    *overrides,
+                ],
+            )
+
+    return make
