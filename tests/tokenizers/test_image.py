@@ -3,9 +3,11 @@
 import math
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torchvision.transforms import v2
 
 from multimodal.errors import InputError
@@ -177,3 +179,20 @@ def test_segment_that_did_not_come_from_prepare_is_named():
         ImageTokenizer(8, channels=2)
     with pytest.raises(InputError, match="'mean' and 'std' need 3 values"):
         ImageTokenizer(8, mean=[0.5])
+
+
+def test_an_animated_file_prepares_as_its_first_frame(tmp_path):
+    first = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    frames = [Image.fromarray(first).quantize(8), Image.fromarray(255 - first).quantize(8)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    frames[0].convert("RGB").save(tmp_path / "first.png")
+    tok = ImageTokenizer(8, patch_size=4)
+    anim, still = tok.prepare(tmp_path / "anim.gif"), tok.prepare(str(tmp_path / "first.png"))
+    assert torch.equal(anim.data, still.data) and anim.meta["grid"] == still.meta["grid"] == (2, 2)
+    assert anim.meta["source"] == str(tmp_path / "anim.gif")
+
+
+def test_frames_in_one_tensor_are_refused_not_cut():
+    tok = ImageTokenizer(8, patch_size=4)
+    with pytest.raises(InputError, match=r"frame 3 has shape \(2, 3, 8, 8\), several images"):
+        tok.prepare(torch.rand(2, 3, 8, 8), name="frame 3")
