@@ -1,6 +1,12 @@
 """`TextTokenizer`: byte-level BPE (tiktoken) ids and their embedding.
 
 Shapes: S text segments in a batch, L ids in the longest, D width.
+
+What `prepare` takes: a non-empty str, or token ids as a list or tuple of ints, or a 1-D integer
+tensor or numpy array, every id in [0, vocab_size). Anything else (None, bytes, bools, floats,
+nested lists, 2-D tensors, ids out of range, ...) raises one `InputError`; nothing is truncated,
+rounded or flattened.
+Any str is text: NUL and other control characters are ordinary characters with their own ids.
 Rule for surrogates (a str that is not valid UTF-8): tiktoken reads the str as UTF-16, so a high
 surrogate followed by a low one becomes the character the pair encodes and every lone surrogate
 becomes U+FFFD; `decode(encode(s))` equals `s` after that replacement, and `s` itself otherwise.
@@ -8,6 +14,7 @@ becomes U+FFFD; `decode(encode(s))` equals `s` after that replacement, and `s` i
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import tiktoken
 import torch
 from torch import Tensor, nn
@@ -15,7 +22,7 @@ from torch import Tensor, nn
 from multimodal.errors import InputError
 from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
-from multimodal.tokenizers.vocab import ENDOFTEXT, export_vocab, load_encoding
+from multimodal.tokenizers.vocab import ENDOFTEXT, export_vocab, load_encoding, tiktoken_panics
 
 BATCH_CHARS_PER_TEXT = 16_384  # mean text length from which encode_batch uses threads
 
@@ -92,19 +99,17 @@ class TextTokenizer(Tokenizer):
         return self.special(ENDOFTEXT)
 
     # --- the Tokenizer protocol -----------------------------------------------------------
-    def prepare(self, raw: str | Sequence[int] | Tensor) -> Segment:
-        """A string (or a list of ids) to a text segment of int64 ids (N,)."""
-        if isinstance(raw, str):
-            if not raw:
-                raise InputError("text input is empty; expected at least one character")
-            ids = torch.tensor(self.encode(raw), dtype=torch.long)
-        else:
-            ids = torch.as_tensor(raw, dtype=torch.long).flatten()
-            if ids.numel() == 0:
-                raise InputError("text input has no token ids; expected at least one")
-            if int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size:
-                raise InputError(f"text token ids must lie in [0, {self.vocab_size})")
-        return Segment("text", ids, {})
+    def prepare(self, raw: str | Sequence[int] | Tensor | np.ndarray) -> Segment:
+        """A string, or token ids (see the module docstring), to a segment of int64 ids (N,)."""
+        if not isinstance(raw, str):
+            return Segment("text", token_ids(raw, self.vocab_size), {})
+        if not raw:
+            raise InputError("text input is empty; expected at least one character")
+        with tiktoken_panics("text input cannot be split by the vocabulary's 'pattern'"):
+            ids = self.encode(raw)
+        if not ids:
+            raise InputError("text input gives no tokens: the vocabulary's 'pattern' skips it")
+        return Segment("text", torch.tensor(ids, dtype=torch.long), {})
 
     def num_tokens(self, seg: Segment) -> int:
         return seg.data.numel()
@@ -115,6 +120,49 @@ class TextTokenizer(Tokenizer):
 
     def forward(self, collated: dict[str, Tensor]) -> Tensor:
         return self.embedding(collated["ids"]) + self.modality_embedding  # (S, L, D)
+
+
+def token_ids(raw, vocab_size: int) -> Tensor:
+    """Token ids given as a list or tuple of ints, or a 1-D integer tensor or numpy array, as
+    int64 (N,), each checked to lie in [0, vocab_size); anything else raises `InputError`."""
+    expected = (
+        "expected a non-empty string, or a list or 1-D tensor of integer token ids in "
+        f"[0, {vocab_size})"
+    )
+    if isinstance(raw, (list, tuple)):
+        for i, x in enumerate(raw):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+                raise InputError(f"text input item {i} is a {type(x).__name__}; {expected}")
+            if not 0 <= x < vocab_size:
+                raise InputError(f"text token ids must lie in [0, {vocab_size}); item {i} does not")
+        ids = torch.tensor([int(x) for x in raw], dtype=torch.long)
+    elif isinstance(raw, (Tensor, np.ndarray)):
+        ids = _array_ids(raw, expected)
+        if ids.numel() and not bool(((ids >= 0) & (ids < vocab_size)).all()):
+            raise InputError(f"text token ids must lie in [0, {vocab_size})")
+    else:
+        raise InputError(f"text input of type {type(raw).__name__} is not supported; {expected}")
+    if ids.numel() == 0:
+        raise InputError("text input has no token ids; expected at least one")
+    return ids
+
+
+def _array_ids(raw: Tensor | np.ndarray, expected: str) -> Tensor:
+    """A 1-D integer tensor or array as int64; uint64 ids past 2**63 become negative, so the
+    range check that follows refuses them."""
+    if isinstance(raw, np.ndarray):
+        integer = raw.dtype.kind in "iu"
+        kind = f"{raw.ndim}-D {raw.dtype} numpy array"
+        raw = torch.from_numpy(raw.astype(np.int64)) if integer and raw.ndim == 1 else raw
+    else:
+        plain = raw.layout == torch.strided and not raw.is_nested and raw.device.type != "meta"
+        integer = plain and not raw.is_floating_point() and not raw.is_complex()
+        integer = integer and raw.dtype != torch.bool and not raw.is_quantized
+        kind = f"{raw.ndim}-D {raw.dtype} tensor"
+        kind += "" if plain else f" ({'nested' if raw.is_nested else raw.layout}, {raw.device})"
+    if not integer or raw.ndim != 1:
+        raise InputError(f"text input is a {kind}; {expected}")
+    return raw.detach().to(torch.long)
 
 
 def clean_text(text: str) -> str:

