@@ -32,7 +32,13 @@ class AudioTokenizer(Tokenizer):
         d_model: output width (even).
         sample_rate: rate the features are computed at; inputs are resampled to it.
         n_mels, n_fft, hop_length: log-mel parameters (Whisper's by default).
-        max_seconds: longest clip accepted; a longer one raises `InputError`.
+        max_seconds: longest clip accepted; a longer one raises `InputError`, checked from the
+            file header or array shape before anything is read or resampled.
+
+    Inputs (see `audio_io`): sample rates from 1,000 to 384,000 Hz (whole numbers), at most 8
+    channels, float samples finite and within +-1000 (integer PCM is scaled); anything else
+    raises `InputError`. At any rate in that range, a 30 s clip costs at most about 0.5 s and
+    160 MB more than a 16 kHz one (`resample`; the worst is 383999 Hz, on one thread).
     """
 
     modality = "audio"
@@ -60,7 +66,8 @@ class AudioTokenizer(Tokenizer):
 
     @property
     def max_samples(self) -> int:
-        return int(self.max_seconds * self.sample_rate)
+        """Most samples an accepted clip has at `sample_rate` (resampling rounds up)."""
+        return math.ceil(self.max_seconds * self.sample_rate)
 
     def portable_config(self) -> dict:
         """Nothing outside the config is needed to rebuild this tokenizer."""
@@ -68,19 +75,16 @@ class AudioTokenizer(Tokenizer):
 
     def prepare(self, raw) -> Segment:
         """A WAV/FLAC/OGG path or `(array, sample_rate)` to an audio segment of log-mel (M, F)."""
-        wave, name = load_audio(raw, self.sample_rate)  # (N,)
+        wave, name = load_audio(raw, self.sample_rate, self.max_seconds)  # (N,)
         seconds = wave.numel() / self.sample_rate
-        if wave.numel() > self.max_samples:
-            raise InputError(
-                f"audio {name} is {seconds:.2f} s long; the audio tokenizer takes at most "
-                f"{self.max_seconds:g} s (max_seconds)"
-            )
         if wave.numel() < self.min_samples:
             raise InputError(
                 f"audio {name} is {1000 * seconds:.1f} ms long; expected at least "
                 f"{1000 * self.min_samples / self.sample_rate:g} ms"
             )
         mel = self.features(wave)  # (M, F)
+        if not torch.isfinite(mel).all():
+            raise InputError(f"audio {name} gives non-finite log-mel features")
         return Segment("audio", mel, {"source": name, "seconds": seconds})
 
     def num_tokens(self, seg: Segment) -> int:

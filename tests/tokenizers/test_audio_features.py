@@ -72,3 +72,28 @@ def test_floor_is_eight_below_the_clip_maximum_and_scaled():
     wave[8000] = 1.0  # one click: most frames are silent and sit on the floor
     mel = LogMel()(wave)
     assert torch.isclose(mel.min(), mel.max() - 2.0)  # 8 in log10 units, divided by 4
+
+
+def test_power_overflows_float32_beyond_the_amplitude_bound_but_not_within_it():
+    """Why `audio_io` refuses float samples beyond MAX_AMPLITUDE: at 1e20 the power spectrum
+    is inf and the features NaN; at the bound, DC or full-scale noise, they stay finite."""
+    from multimodal.tokenizers.audio_io import MAX_AMPLITUDE
+
+    assert not torch.isfinite(LogMel()(torch.full((16000,), 1e20))).all()
+    g = torch.Generator().manual_seed(0)
+    for wave in (
+        torch.full((16000,), MAX_AMPLITUDE),
+        MAX_AMPLITUDE * torch.randn(16000, generator=g).sign(),
+    ):
+        assert torch.isfinite(LogMel()(wave)).all()
+
+
+def test_the_tokenizer_refuses_non_finite_features(monkeypatch):
+    """The last line of defence: were the amplitude bound lifted, 1e20 still gives no NaN."""
+    from multimodal.errors import InputError
+    from multimodal.tokenizers import audio_io
+
+    monkeypatch.setattr(audio_io, "MAX_AMPLITUDE", float("inf"))
+    wave = np.full(16000, 1e20, np.float32)
+    with pytest.raises(InputError, match="array gives non-finite log-mel features"):
+        AudioTokenizer(8).prepare((wave, 16000))

@@ -194,3 +194,107 @@ def test_config_errors():
 def test_fixture_clip_becomes_fifty_tokens_a_second(tok):
     seg = tok.prepare(FIXTURE)
     assert tok.num_tokens(seg) == 50 and tok(tok.collate([seg])).shape == (1, 50, 16)
+
+
+def test_awkward_rates_give_the_features_of_16k(tok):
+    """8001 and 16001 Hz once cost gigabytes to resample; now they cost what 8000 Hz does."""
+    at_16k = tok.prepare((tone(1.0, 16000, 1000.0), 16000)).data
+    for rate in (1001, 8001, 16001, 44101, 383999):
+        resampled = tok.prepare((tone(1.0, rate, 300.0 if rate < 2000 else 1000.0), rate)).data
+        assert resampled.shape == at_16k.shape
+    for rate in (8001, 16001, 44101, 383999):
+        resampled = tok.prepare((tone(1.0, rate, 1000.0), rate)).data
+        inner = slice(5, -5)
+        assert torch.equal(resampled[:, inner].argmax(0), at_16k[:, inner].argmax(0))
+        assert (resampled[:, inner] - at_16k[:, inner]).abs().mean() < 0.02
+
+
+def test_length_is_checked_before_resampling_at_the_tokenizer_limit(tok, tmp_path):
+    sf.write(tmp_path / "long.wav", tone(2.5, 1000), 1000)
+    with pytest.raises(InputError, match=r"long.wav is 2.50 s long; .* at most 2 s"):
+        tok.prepare(tmp_path / "long.wav")
+    wave = tok.prepare((tone(2.0, 44101), 44101)).data  # exactly at the limit: accepted
+    assert tok.num_tokens(Segment("audio", wave)) <= tok.max_tokens
+
+
+TENSOR = torch.from_numpy(tone())
+
+
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (None, "type NoneType is not supported"),
+        (b"clip.wav", "type bytes is not supported"),
+        ({"audio": tone()}, "type dict is not supported"),
+        ((tone(),), "type tuple is not supported"),
+        ((tone(), 16000, 1), "type tuple is not supported"),
+        ((tone(), 16000.0), "sample rate 16000.0; expected a whole number of Hz"),
+        ((tone(), np.float64(16000)), "sample rate np.float64"),
+        ((tone(), "16000"), "sample rate '16000'"),
+        ((tone(), True), "sample rate True"),
+        ((tone(), None), "sample rate None"),
+        ((tone(), float("nan")), "sample rate nan"),
+        ((tone(), torch.tensor(16000)), r"sample rate tensor\(16000\)"),
+        ((tone(), -16000), "sample rate -16000 Hz; expected 1000 to 384000 Hz"),
+        ((tone(), 10**100), "expected 1000 to 384000 Hz"),
+        ((tone() > 0, 16000), "dtype bool; expected integer PCM or float samples"),
+        ((tone().astype(np.complex64), 16000), "dtype complex64"),
+        ((tone().astype(object), 16000), "dtype object"),
+        ((np.zeros(8000, "m8[s]"), 16000), "dtype timedelta64"),
+        ((np.zeros(8000, "f4,f4"), 16000), r"dtype \[\('f0'"),
+        (([None] * 8000, 16000), "dtype object"),
+        ((["a"] * 8000, 16000), "dtype <U1"),
+        (([[0.1, 0.2], [0.3]], 16000), "type list is not an array of numbers"),
+        (([torch.zeros(800, requires_grad=True)] * 2, 16000), "not an array of numbers"),
+        ((np.float32(0.5), 16000), "is a scalar"),
+        (((x for x in range(8000)), 16000), "is a scalar"),
+        ((tone().reshape(2, 2, -1), 16000), r"shape \(2, 2, 2000\)"),
+        ((np.zeros((2, 0), np.float32), 16000), "has no samples"),
+        ((np.zeros((0, 0), np.float32), 16000), "has no samples"),
+        ((np.zeros((9, 8000), np.float32), 16000), "has 9 channels; expected at most 8"),
+        ((np.broadcast_to(np.float32(0), (10**12,)), 16000), "is 62500000.00 s long"),
+        (([0.0] * 10**6, 16000), "is 62.50 s long"),
+        ((tone() * 1e20, 16000), "reaches amplitude 3e\\+19"),
+        ((tone().astype(np.float64) * 1e300, 16000), "reaches amplitude 3e\\+299"),
+        ((tone()[:20], 1000), "is 20.0 ms long; expected at least 25 ms"),
+        ((TENSOR.to(torch.complex64), 16000), "dtype complex64"),
+        ((TENSOR > 0, 16000), "dtype bool"),
+        ((TENSOR.to_sparse(), 16000), "is a nested or sparse tensor"),
+        ((torch.nested.nested_tensor([TENSOR[:800], TENSOR]), 16000), "nested or sparse"),
+        ((torch.empty(8000, device="meta"), 16000), "torch.float32 tensor numpy cannot read"),
+        ((torch.quantize_per_tensor(TENSOR, 0.1, 0, torch.qint8), 16000), "torch.qint8 tensor"),
+        ((torch.zeros(1).expand(10**12), 16000), "is 62500000.00 s long"),
+        ("x" * 5000, "cannot be looked up"),
+        ("", "does not exist"),
+    ],
+)
+def test_anything_a_user_passes_raises_one_input_error(tok, raw, match):
+    with pytest.raises(InputError, match=match) as info:
+        tok.prepare(raw)
+    assert "\n" not in str(info.value)
+
+
+PCM64 = np.round(tone().astype(np.float64) * 2**63).astype(np.int64)
+PCM32 = np.round(tone().astype(np.float64) * 2**31).astype(np.int32)
+
+
+@pytest.mark.parametrize(
+    "data, samples",
+    [
+        (tone().astype(np.float16), tone().astype(np.float16)),
+        (tone().astype(np.longdouble), tone()),
+        (tone().astype(">f4"), tone()),
+        (tone()[::-1], tone()[::-1].copy()),
+        (PCM64, PCM64 / 2.0**63),
+        (PCM32[:, None], PCM32 / 2.0**31),
+        (TENSOR.bfloat16(), TENSOR.bfloat16().float()),
+        (TENSOR.to(torch.float8_e4m3fn), TENSOR.to(torch.float8_e4m3fn).float()),
+        (TENSOR.clone().requires_grad_(), tone()),
+        ((TENSOR * 2**15).round().to(torch.int16), (TENSOR * 2**15).round() / 2**15),
+        (tone().tolist(), tone()),
+    ],
+    ids=lambda d: f"{type(d).__name__}-{getattr(d, 'dtype', '')}",
+)
+def test_every_numeric_array_kind_is_read_as_its_values(tok, data, samples):
+    reference = tok.prepare((np.asarray(samples, np.float32), 16000)).data
+    assert torch.allclose(tok.prepare((data, 16000)).data, reference, atol=1e-4)
