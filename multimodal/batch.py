@@ -28,6 +28,7 @@ class Batch:
     prefix_len: Tensor  # (B,) bidirectional span at the start of each sample, 0 for none
     positions: Tensor  # (B, T) global token index, 0 at padding
     targets: dict[str, Tensor] = field(default_factory=dict)  # task -> labels
+    skipped: list[str] = field(default_factory=list)  # why bad samples were left out of it
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -20,7 +20,8 @@ class ExampleDataModule(pl.LightningDataModule):
     collate_fn: examples -> `Batch` (the task's `collate` bound to the model's tokenizers).
     batch_size, num_workers: DataLoader settings (`train_batch_size` may differ: a multi-task
         run gives each task a share of its steps).
-    on_bad_sample: "raise" stops at the first unreadable sample, "skip" counts and reports it.
+    on_bad_sample: "raise" stops at the first unreadable sample, "skip" counts and reports it,
+        wherever it is met: reading the data at setup, or loading and batching it in a worker.
     """
 
     def __init__(
@@ -46,17 +47,22 @@ class ExampleDataModule(pl.LightningDataModule):
             )
         return self.tokenizers[modality]
 
-    def loader(self, split: str, shuffle: bool = False) -> DataLoader:
+    def loader(self, split: str, shuffle: bool = False, batch_sampler=None) -> DataLoader:
+        """The split's DataLoader, batched by `batch_sampler` if given, else in order or shuffled;
+        under the skip policy bad samples are left out of batches and listed in `Batch.skipped`."""
         if split not in self.splits:
             raise InputError(f"data split {split!r} is not available; have {list(self.splits)}")
+        dataset, collate_fn = self.bad_samples.guard(self.splits[split], self.collate_fn)
+        batching = {"batch_sampler": batch_sampler}
+        if batch_sampler is None:
+            size = self.train_batch_size if split == "train" else self.batch_size
+            batching = {"batch_size": size, "shuffle": shuffle}
         return DataLoader(
-            self.splits[split],
-            batch_size=self.train_batch_size if split == "train" else self.batch_size,
-            shuffle=shuffle,
+            dataset,
             num_workers=self.num_workers,
-            collate_fn=self.collate_fn,
+            collate_fn=collate_fn,
             persistent_workers=self.num_workers > 0,
-            drop_last=False,
+            **batching,
         )
 
     def train_dataloader(self) -> DataLoader:

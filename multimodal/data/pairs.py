@@ -18,7 +18,6 @@ from multimodal.data.speech import Clip, read_split
 from multimodal.errors import InputError
 from multimodal.example import Example
 
-
 Pair = tuple[Path, Clip, int, int]  # (image, clip, the clip's class, 1 if the image shows it)
 
 
@@ -78,6 +77,11 @@ class SameClassPairsDataModule(ExampleDataModule):
     words: the spoken word of each class, in class order (e.g. "zero" for class "0").
     pairs_per_clip: images paired with each single-word clip.
     seed: seed of the pairing.
+    allow_outside_paths: read clips whose manifest paths leave the manifest's folder (as
+        `SpeechDataModule`); otherwise they are bad samples.
+
+    Clips are not decoded at setup: a bad clip (or, with `images.verify: false`, a bad image) is
+    met when its pair is loaded, and stops the run or is skipped and counted, by the policy.
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class SameClassPairsDataModule(ExampleDataModule):
         words: list[str],
         pairs_per_clip: int = 8,
         seed: int = 0,
+        allow_outside_paths: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -99,6 +104,7 @@ class SameClassPairsDataModule(ExampleDataModule):
         self.paths = {name: Path(p) for name, p in speech.items()}
         self.words = [w.lower() for w in words]
         self.pairs_per_clip, self.seed = pairs_per_clip, seed
+        self.allow_outside_paths = allow_outside_paths
 
     def single_words(self, clips: list[Clip]) -> list[tuple[Clip, int]]:
         """Clips whose transcript is one class word, with that class."""
@@ -124,7 +130,7 @@ class SameClassPairsDataModule(ExampleDataModule):
             by_class: dict[int, list[Path]] = {}
             for f, label in self.image_data.splits[split].items:
                 by_class.setdefault(label, []).append(f)
-            clips = self.single_words(read_split(path, self.bad_samples))
+            clips = self.single_words(read_split(path, self.bad_samples, self.allow_outside_paths))
             if not clips:
                 raise InputError(
                     f"speech split {split!r} ({path}) has no one-word clips of {self.words}"

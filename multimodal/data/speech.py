@@ -6,9 +6,15 @@ A split is either a manifest file, one JSON object per line:
 
 or a folder holding `*.trans.txt` files anywhere below it (LibriSpeech: `<speaker>/<chapter>/`
 with lines `<id> <TRANSCRIPT>` and the clips `<id>.flac` beside them).
+
+A clip's path must stay inside its manifest's (or transcript file's) folder: `../x.wav` and
+absolute paths are bad samples unless `allow_outside_paths` is set, so a manifest from elsewhere
+cannot make training read any file on the machine. The check is on the written path; links
+inside the folder are followed.
 """
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,7 +46,19 @@ def with_duration(clip: Clip) -> Clip:
         return clip  # reading it later raises the clear error
 
 
-def read_manifest(path: Path, bad: BadSamples) -> list[Clip]:
+def leaves_folder(name: str) -> bool:
+    """Whether a clip path written in a manifest points outside the manifest's folder."""
+    return os.path.isabs(name) or os.path.normpath(name).split(os.sep)[0] == ".."
+
+
+def outside(where: str, name: str, folder: Path) -> InputError:
+    return InputError(
+        f"{where} names audio {name!r} outside the folder {folder}; expected a path inside it "
+        "(set data.allow_outside_paths: true to read it anyway)"
+    )
+
+
+def read_manifest(path: Path, bad: BadSamples, allow_outside: bool = False) -> list[Clip]:
     clips = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -57,30 +75,39 @@ def read_manifest(path: Path, bad: BadSamples) -> list[Clip]:
         if not isinstance(row.get("text"), str):
             bad.handle(InputError(f'{where} has no "text" string; expected {{"audio", "text"}}'))
             continue
+        if leaves_folder(row["audio"]) and not allow_outside:
+            bad.handle(outside(where, row["audio"], path.parent))
+            continue
         clips.append(Clip(path.parent / row["audio"], row["text"], where))
     return clips
 
 
-def read_librispeech(root: Path, bad: BadSamples, extension: str = ".flac") -> list[Clip]:
+def read_librispeech(
+    root: Path, bad: BadSamples, extension: str = ".flac", allow_outside: bool = False
+) -> list[Clip]:
     clips = []
     for trans in sorted(root.rglob("*.trans.txt")):
         for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
             key, _, text = line.strip().partition(" ")
-            clips.append(Clip(trans.parent / f"{key}{extension}", text, f"{trans} line {n}"))
+            name, where = f"{key}{extension}", f"{trans} line {n}"
+            if leaves_folder(name) and not allow_outside:
+                bad.handle(outside(where, name, trans.parent))
+                continue
+            clips.append(Clip(trans.parent / name, text, where))
     if not clips:
         raise InputError(f"speech folder {root} holds no *.trans.txt transcripts")
     return clips
 
 
-def read_split(path: Path, bad: BadSamples) -> list[Clip]:
+def read_split(path: Path, bad: BadSamples, allow_outside: bool = False) -> list[Clip]:
     """A manifest file or a LibriSpeech-style folder as clips."""
     if path.is_dir():
-        return read_librispeech(path, bad)
+        return read_librispeech(path, bad, allow_outside=allow_outside)
     if not path.is_file():
         raise InputError(f"speech split {path} does not exist (run `mm-data prepare`)")
-    return read_manifest(path, bad)
+    return read_manifest(path, bad, allow_outside)
 
 
 class SpeechDataset(Dataset):
@@ -94,7 +121,10 @@ class SpeechDataset(Dataset):
 
     def __getitem__(self, i: int) -> Example:
         clip = self.clips[i]
-        segment = self.audio.prepare(clip.audio)
+        try:
+            segment = self.audio.prepare(clip.audio)
+        except InputError as e:
+            raise InputError(f"{clip.where}: {e}") from None
         return Example(
             [segment], target=clip.text, meta={"source": str(clip.audio), "where": clip.where}
         )
@@ -137,11 +167,14 @@ class SpeechDataModule(ExampleDataModule):
     group_by_length: batches of clips of similar length: shuffled groups for training (one
         process only), val and test sorted by length.
     seed: shuffling seed of the length-grouped batches.
+    verify: decode every clip once when the splits are read, so bad clips are found before
+        training; None (the default) does so only with `on_bad_sample: skip`. Unverified bad
+        clips are met when loaded: skipped and counted, or stopping the run, naming the file.
+    allow_outside_paths: read clips whose paths leave the manifest's folder (`../x.wav`,
+        absolute paths); otherwise they are bad samples.
     Other arguments: see `ExampleDataModule`.
 
-    Transcripts are checked when the splits are read. With `on_bad_sample: skip` every clip is
-    also decoded once then, so unreadable ones are counted and left out before training; with
-    "raise" a bad clip stops the run when it is first loaded, naming its file.
+    Transcripts are always checked when the splits are read.
     """
 
     def __init__(
@@ -151,6 +184,8 @@ class SpeechDataModule(ExampleDataModule):
         lowercase: bool = False,
         group_by_length: bool = True,
         seed: int = 0,
+        verify: bool | None = None,
+        allow_outside_paths: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -159,6 +194,8 @@ class SpeechDataModule(ExampleDataModule):
         self.paths = {name: Path(p) for name, p in splits.items()}
         self.charset, self.lowercase = charset, lowercase
         self.group_by_length, self.seed = group_by_length, seed
+        self.verify = self.bad_samples.policy == "skip" if verify is None else verify
+        self.allow_outside_paths = allow_outside_paths
 
     def check_text(self, clip: Clip) -> Clip | None:
         text = " ".join(clip.text.split())
@@ -194,8 +231,9 @@ class SpeechDataModule(ExampleDataModule):
             return
         audio = self.tokenizer("audio")
         for name, path in self.paths.items():
-            clips = [c for c in map(self.check_text, read_split(path, self.bad_samples)) if c]
-            if self.bad_samples.policy == "skip":
+            read = read_split(path, self.bad_samples, self.allow_outside_paths)
+            clips = [c for c in map(self.check_text, read) if c]
+            if self.verify:
                 clips = self.check_audio(clips, audio, name)
             if not clips:
                 raise InputError(f"speech split {name!r} ({path}) holds no usable clips")
@@ -209,14 +247,6 @@ class SpeechDataModule(ExampleDataModule):
         distributed = self.trainer is not None and self.trainer.world_size > 1
         if not self.group_by_length or distributed or "train" not in self.splits:
             return super().train_dataloader()
-        dataset = self.splits["train"]
-        batches = LengthGroupedBatches(
-            [c.seconds for c in dataset.clips], self.train_batch_size, seed=self.seed
-        )
-        return DataLoader(
-            dataset,
-            batch_sampler=batches,
-            num_workers=self.num_workers,
-            collate_fn=self.collate_fn,
-            persistent_workers=self.num_workers > 0,
-        )
+        lengths = [c.seconds for c in self.splits["train"].clips]
+        batches = LengthGroupedBatches(lengths, self.train_batch_size, seed=self.seed)
+        return self.loader("train", batch_sampler=batches)

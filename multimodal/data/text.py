@@ -44,6 +44,8 @@ class TextDataModule(ExampleDataModule):
     """Every `*.txt` under `root`, tokenized, joined with <|endoftext|>, split by position.
 
     The last `val_fraction` of each file's tokens is validation (no window spans both splits).
+    A file that is not UTF-8, is empty, holds NUL bytes (binary or UTF-16 data) or nothing
+    printable is a bad sample.
     Training windows start every `stride` tokens (default: half a window); validation
     windows do not overlap.
 
@@ -75,6 +77,16 @@ class TextDataModule(ExampleDataModule):
                 continue
             if not content.strip():
                 self.bad_samples.handle(InputError(f"text file {path} is empty"))
+                continue
+            if "\x00" in content:  # never in text; UTF-16 or binary data reads as valid UTF-8
+                self.bad_samples.handle(
+                    InputError(f"text file {path} holds NUL bytes; expected UTF-8 text")
+                )
+                continue
+            if not any(c.isprintable() and not c.isspace() for c in content):
+                self.bad_samples.handle(
+                    InputError(f"text file {path} holds only control characters; expected text")
+                )
                 continue
             ids = text.encode(content) + [text.eot]
             cut = int(len(ids) * (1 - self.val_fraction))

@@ -1,6 +1,7 @@
 """SameClassPairsDataModule: images paired with one-word clips, half of them the same class."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -80,3 +81,28 @@ def test_training_pairs_draw_a_fresh_image_of_the_right_kind_each_time(demo_root
             assert (WORDS[int(Path(path).parent.name)] == clip.text) == bool(same)
     val = dm.splits["val"]
     assert len({val[0].meta["path"] for _ in range(5)}) == 1  # held-out pairs stay fixed
+
+
+def test_clip_paths_that_leave_the_manifest_folder_are_refused_unless_allowed(demo_root):
+    manifest = demo_root / "speech" / "spoken_digits" / "val" / "manifest.jsonl"
+    manifest.write_text(manifest.read_text().replace('"1_0.wav"', '"../train/1_0.wav"'))
+    with pytest.raises(InputError, match=r"line 2 names audio '\.\./train/1_0\.wav' outside"):
+        pairs_module(demo_root).setup()
+    skipping = pairs_module(demo_root, on_bad_sample="skip")
+    skipping.setup()
+    assert len(skipping.splits["val"]) == 9 * 4 and len(skipping.bad_samples.skipped) == 1
+    allowed = pairs_module(demo_root, allow_outside_paths=True)
+    allowed.setup()
+    assert len(allowed.splits["val"]) == 10 * 4
+
+
+def test_a_broken_clip_is_skipped_in_every_pair_it_is_loaded_in(demo_root):
+    clip = demo_root / "speech" / "spoken_digits" / "val" / "2_0.wav"
+    clip.write_bytes(clip.read_bytes()[:100])
+    dm = pairs_module(demo_root, on_bad_sample="skip", batch_size=8)
+    dm.collate_fn = lambda examples: SimpleNamespace(skipped=[], examples=examples)
+    dm.setup()
+    batches = list(dm.val_dataloader())
+    assert sum(len(b.examples) for b in batches) == 9 * 4
+    skipped = [reason for b in batches for reason in b.skipped]
+    assert len(skipped) == 4 and all(f"{clip} is truncated" in r for r in skipped)

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -192,3 +193,63 @@ def test_missing_split_and_empty_tree_are_named(tmp_path):
         module({"train": tmp_path / "empty"}).setup()
     with pytest.raises(InputError, match="data.splits is empty"):
         module({})
+
+
+def test_clip_paths_that_leave_the_manifest_folder_are_refused_unless_allowed(good, tmp_path):
+    outside = tmp_path / "elsewhere.wav"
+    sf.write(outside, tone(0.3), 16000)
+    rows = [{"audio": "clips/0.wav", "text": "in"}, {"audio": "../elsewhere.wav", "text": "up"}]
+    rows += [
+        {"audio": str(outside), "text": "absolute"},
+        {"audio": "clips/../clips/1.wav", "text": "ok"},
+    ]
+    manifest = write_manifest(good.parent, rows)
+    with pytest.raises(InputError, match=r"line 2 names audio '\.\./elsewhere\.wav' outside the"):
+        module({"train": manifest}).setup()
+
+    data = module({"train": manifest}, policy="skip", group_by_length=False)
+    data.setup()
+    assert [c.text for c in data.splits["train"].clips] == ["in", "ok"]
+    assert [r.split(" names audio ")[1].split(" outside")[0] for r in data.bad_samples.skipped] == [
+        "'../elsewhere.wav'",
+        repr(str(outside)),
+    ]
+
+    allowed = module({"train": manifest}, allow_outside_paths=True, group_by_length=False)
+    allowed.setup()
+    assert [c.audio for c in allowed.splits["train"].clips][1:3] == [
+        good.parent / "../elsewhere.wav",
+        outside,
+    ]
+
+
+def test_librispeech_ids_that_leave_their_folder_are_refused(tmp_path):
+    chapter = tmp_path / "dev" / "1" / "2"
+    chapter.mkdir(parents=True)
+    sf.write(chapter / "1-2-0000.flac", tone(0.3), 16000)
+    (chapter / "1-2.trans.txt").write_text("1-2-0000 HELLO\n../../../x WORLD\n")
+    with pytest.raises(InputError, match=r"1-2\.trans\.txt line 2 names audio '\.\./\.\./\.\./x"):
+        module({"val": tmp_path / "dev"}).setup()
+
+
+def test_verify_decodes_clips_at_setup_whatever_the_policy(tmp_path):
+    rows = bad_rows(tmp_path)[:2]  # good.wav, then empty.wav
+    manifest = write_manifest(tmp_path, rows)
+    with pytest.raises(InputError, match=r"line 2: audio .*empty\.wav has no samples"):
+        module({"train": manifest}, verify=True).setup()
+    unverified = module({"train": manifest}, policy="skip", verify=False, group_by_length=False)
+    unverified.setup()
+    assert len(unverified.splits["train"]) == 2 and not unverified.bad_samples.skipped
+
+
+def test_an_unverified_bad_clip_is_skipped_when_loaded_naming_its_line_and_file(tmp_path):
+    manifest = write_manifest(tmp_path, bad_rows(tmp_path)[:2])
+    data = module({"train": manifest}, policy="skip", verify=False)
+    data.collate_fn = lambda examples: SimpleNamespace(skipped=[], examples=examples)
+    data.setup()
+    (batch,) = list(data.train_dataloader())
+    assert [ex.target for ex in batch.examples] == ["fine"]
+    assert batch.skipped == [
+        f"manifest {manifest} line 2: audio {tmp_path / 'c' / 'empty.wav'} has no samples; "
+        "expected a non-empty clip"
+    ]
