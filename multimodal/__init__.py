@@ -8,11 +8,12 @@ from multimodal.tokenizer import Tokenizer
 from multimodal.transformer import Transformer
 
 
-def load(path, device="cpu"):
-    """A `multimodal.inference.Predictor` for a checkpoint or an exported `.safetensors` file."""
+def load(path, device="cpu", allow=()):
+    """A `multimodal.inference.Predictor` for a checkpoint or an exported `.safetensors` file;
+    `allow`: classes (or class paths) its stored config may name beyond the registry's."""
     from multimodal.inference import load as load_predictor  # keeps `import multimodal` light
 
-    return load_predictor(path, device)
+    return load_predictor(path, device, allow)
 
 
 __all__ = [

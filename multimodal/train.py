@@ -12,7 +12,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from multimodal.checkpoint import build_model
+from multimodal.checkpoint import local_checkpoint
 from multimodal.config import validate
 from multimodal.data.multitask import MultiTaskDataModule
 from multimodal.errors import InputError
@@ -25,7 +25,7 @@ def build(cfg: DictConfig, key: str, **kwargs):
     error's sentence."""
     try:
         if key == "model":
-            return build_model(cfg.model)
+            return instantiate(cfg.model, _convert_="all")
         return instantiate(OmegaConf.select(cfg, key), **kwargs)
     except InstantiationException as e:
         cause = e.__cause__
@@ -81,7 +81,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
-    source = adopt_source_config(cfg.model, cfg.init_from) if cfg.init_from else None
+    source = adopt_source_config(cfg.model, cfg.init_from, cfg.trust) if cfg.init_from else None
     model = build(cfg, "model")
     if source is not None:
         load_matching(model, source, cfg.init_from)
@@ -102,7 +102,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = resume_path(cfg.ckpt_path, cfg.run_dir)
     if ckpt_path is not None and trainer.is_global_zero:
         print(f"resuming from {ckpt_path}")
-    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    trainer.fit(module, datamodule=data, ckpt_path=local_checkpoint(ckpt_path), weights_only=True)
     results = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if data.has("test"):
         for metrics in trainer.test(module, datamodule=data, verbose=False):
