@@ -26,6 +26,7 @@ The rule, whatever the source:
 
 import os
 import struct
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -132,11 +133,13 @@ def _read_file(path, max_pixels: int | None, name: str) -> Tensor:
             return _from_pil(pil, name)
         except (InputError, MemoryError):
             raise
+        except Image.DecompressionBombError as e:  # a first frame larger than its header said
+            raise InputError(f"{name} is too large to decode safely ({e})") from None
         except Exception as e:  # a decoder failing on bad bytes, whichever library
             raise InputError(f"{name} is truncated or corrupt ({_reason(e)})") from None
 
 
-def _refuse_unreadable(path, max_pixels: int | None, name: str, error: Exception) -> None:
+def _refuse_unreadable(path, max_pixels: int | None, name: str, error: Exception) -> NoReturn:
     """Raise the sentence for a file Pillow cannot open: a zero side, damage, or not an image."""
     with open(path, "rb") as f:
         head = f.read(32)
@@ -199,6 +202,7 @@ def _from_array(raw: Tensor | np.ndarray, max_pixels: int | None, name: str) -> 
 
     Shape, dtype and size are checked before anything is copied; float values after.
     """
+    _check_dtype(raw, name)  # first: a nested tensor has no shape
     is_numpy = isinstance(raw, np.ndarray)
     shape = tuple(raw.shape)
     if len(shape) == 4:
@@ -217,7 +221,6 @@ def _from_array(raw: Tensor | np.ndarray, max_pixels: int | None, name: str) -> 
             f"{name} has shape {shape}; expected (C, H, W) or (H, W) with C in 1..4 "
             "(numpy arrays: (H, W, C) or (H, W))"
         )
-    _check_dtype(raw, name)
     _check_size(h, w, max_pixels, name)
     if is_numpy:
         native = raw.dtype.newbyteorder("=")
@@ -236,13 +239,14 @@ def _check_dtype(raw: Tensor | np.ndarray, name: str) -> None:
     """Refuse pixel types with no image meaning, and tensors that hold no plain pixels."""
     if isinstance(raw, np.ndarray):
         ok = raw.dtype.kind in "uf" and raw.dtype.newbyteorder("=").name in NUMPY_DTYPES
-        kind = f"dtype {raw.dtype}"
+        kind = f"has dtype {raw.dtype}"
     else:
         plain = raw.layout == torch.strided and not raw.is_nested and raw.device.type != "meta"
         ok = plain and raw.dtype in TORCH_DTYPES
-        kind = f"dtype {raw.dtype}" if plain else f"layout {raw.layout} on {raw.device}"
+        layout = "nested" if raw.is_nested else raw.layout
+        kind = f"has dtype {raw.dtype}" if plain else f"is a {layout} tensor on {raw.device}"
     if not ok:
-        raise InputError(f"{name} has {kind}; expected {EXPECTED_DTYPES}")
+        raise InputError(f"{name} {kind}; expected {EXPECTED_DTYPES}")
 
 
 def to_float(
