@@ -2,23 +2,37 @@
 
 A checkpoint is Lightning's dict with "state_dict" plus our "config": plain containers only
 (`OmegaConf.to_container(cfg, resolve=True)`), so `torch.load(weights_only=True)` reads it and
-nothing arbitrary is unpickled.
+nothing arbitrary is unpickled. The stored config is data: the model is built from it through
+`multimodal.registry`, bounded on the meta device first (`multimodal.model_file`).
 """
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
+from multimodal import registry
 from multimodal.errors import InputError
 from multimodal.model import MultimodalModel
+from multimodal.model_file import check_tensors, rebuild, stored_config
+
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def check_file(path: Path, kind: str) -> None:
+    if path.is_dir():
+        raise InputError(f"{kind} {path} is a directory; expected a file")
+    if not path.is_file():
+        raise InputError(f"{kind} {path} does not exist")
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """The checkpoint dict, after checking it is one of ours."""
+    """The checkpoint dict, after checking it is one of ours: a plain stored config with a model
+    mapping, and a state dict of tensors."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint {path} does not exist")
+    check_file(path, "checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
@@ -27,33 +41,54 @@ def read_checkpoint(path: str | Path) -> dict:
         raise InputError(
             f"checkpoint {path} is not a tokenize-anything checkpoint (no stored config or weights)"
         )
+    stored_config(ckpt["config"], f"checkpoint {path}")
+    check_tensors(ckpt["state_dict"], f"checkpoint {path}")
     return ckpt
 
 
-def build_model(model_config: dict) -> MultimodalModel:
-    """Instantiate a `MultimodalModel` from its (resolved) config."""
-    return instantiate(model_config, _convert_="all")
+def build_model(model_config: dict | DictConfig, allow: Iterable = ()) -> MultimodalModel:
+    """A `MultimodalModel` from its config, through the registry (`multimodal.registry.build`).
+    A composed `DictConfig` is the caller's own and is resolved first; a plain dict is used as
+    it is, never interpolated."""
+    if isinstance(model_config, DictConfig):
+        model_config = OmegaConf.to_container(model_config, resolve=True)
+    return registry.build(model_config, "model", allow)
 
 
-def load_model_and_config(path: str | Path) -> tuple[MultimodalModel, dict]:
-    """The model of a checkpoint, rebuilt from its stored config, and that config."""
-    ckpt = read_checkpoint(path)
-    config = ckpt["config"]
-    if not isinstance(config.get("model"), dict):
-        raise InputError(f"checkpoint {path} stores no model config (config key model)")
-    model = build_model(config["model"])
-    state = {
+def model_weights(ckpt: dict) -> dict:
+    """The model's tensors of a checkpoint's state dict (the keys under "model.")."""
+    return {
         k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
     }
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise InputError(f"checkpoint {path} does not match its own config ({first})") from None
+
+
+def load_model_and_config(path: str | Path, allow: Iterable = ()) -> tuple[MultimodalModel, dict]:
+    """The model of a checkpoint, rebuilt from its stored config, and that config.
+
+    `allow`: class paths (or classes) the stored config may name beyond the registry's.
+    """
+    ckpt = read_checkpoint(path)
+    config = ckpt["config"]
+    model = rebuild(config["model"], model_weights(ckpt), f"checkpoint {path}", allow)
     return model, config
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> MultimodalModel:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", allow: Iterable = ()
+) -> MultimodalModel:
     """The model of a checkpoint, rebuilt from its stored config, in eval mode."""
-    model, _ = load_model_and_config(path)
+    model, _ = load_model_and_config(path, allow)
     return model.to(device).eval()
+
+
+def local_checkpoint(ckpt_path) -> str | None:
+    """`ckpt_path` for `Trainer.fit` (null, or an existing local checkpoint file); a URL is
+    refused, as Lightning would unpickle a downloaded file with weights_only=False."""
+    if ckpt_path is None:
+        return None
+    path = str(ckpt_path)
+    if URL.match(path):
+        raise InputError(f"ckpt_path {path} is a URL; resuming takes a local checkpoint file")
+    if not Path(path).is_file():
+        raise InputError(f"ckpt_path {path} is not a checkpoint file")
+    return path

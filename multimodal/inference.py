@@ -34,9 +34,10 @@ from multimodal.tasks.transcription import check_head, transcribe
 Item = tuple[str, object, str]  # (modality, raw value for its tokenizer, name used in errors)
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> "Predictor":
-    """A `Predictor` for a Lightning checkpoint (`.ckpt`) or an `mm-export` `.safetensors` file."""
-    model, config = read_model(path, device)
+def load(path: str | Path, device: str | torch.device = "cpu", allow=()) -> "Predictor":
+    """A `Predictor` for a Lightning checkpoint (`.ckpt`) or an `mm-export` `.safetensors` file;
+    `allow`: classes (or class paths) its stored config may name beyond the registry's."""
+    model, config = read_model(path, device, allow)
     return Predictor(model, config, source=f"model file {path}")
 
 

@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> list[list[tuple[str, float]]]:
         raise InputError("config key images must be a non-empty list of image files")
     if not isinstance(cfg.top_k, int) or cfg.top_k < 1:
         raise InputError(f"config key top_k must be a positive int, got {cfg.top_k!r}")
-    model = load_model(cfg.ckpt, cfg.device)
+    model = load_model(cfg.ckpt, cfg.device, cfg.trust)
     results = classify(model, [str(p) for p in images], cfg.top_k, cfg.head_name)
     for path, top in zip(images, results):
         print(f"{path}: " + ", ".join(f"{label} {p:.3f}" for label, p in top))

@@ -20,7 +20,7 @@ def run(cfg: DictConfig) -> Path:
             raise InputError(
                 f"config key {key} is not set, e.g. mm-export ckpt=run.ckpt out=model.safetensors"
             )
-    out = export(cfg.ckpt, cfg.out)
+    out = export(cfg.ckpt, cfg.out, cfg.trust)
     print(f"wrote {out} (weights, and the model config in its metadata)")
     return out
 

@@ -10,7 +10,7 @@ from multimodal.generation import generate
 
 def sample(cfg: DictConfig) -> list[str]:
     """The prompt followed by each sample's continuation."""
-    model = load_model(cfg.ckpt, cfg.device)
+    model = load_model(cfg.ckpt, cfg.device, cfg.trust)
     text = model.tokenizer("text")
     prompt = [text.prepare(str(cfg.prompt))]
     new = generate(

@@ -90,7 +90,7 @@ def run(cfg: DictConfig) -> list[dict]:
     """Load `cfg.ckpt`, run `cfg.mode` on `cfg.inputs`, print each record; return the records."""
     check(cfg)
     inputs = input_list(cfg)
-    records = predict(load(cfg.ckpt, cfg.device), cfg, inputs)
+    records = predict(load(cfg.ckpt, cfg.device, cfg.trust), cfg, inputs)
     for record in records:
         print(line(record, cfg.output))
     return records

@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> list[tuple[str, str]]:
     if not files:
         raise InputError("audio is an empty list; expected at least one file")
     task = trained_task(read_checkpoint(cfg.ckpt), cfg.ckpt)
-    model = load_model(cfg.ckpt, cfg.device)
+    model = load_model(cfg.ckpt, cfg.device, cfg.trust)
     texts = transcribe(
         model,
         files,
