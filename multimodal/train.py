@@ -108,5 +108,5 @@ def train(cfg: DictConfig) -> dict[str, float]:
         for metrics in trainer.test(module, datamodule=data, verbose=False):
             results.update({k: float(v) for k, v in metrics.items()})
     if trainer.is_global_zero:
-        print(data.report())
+        print(module.bad_samples.report())
     return results

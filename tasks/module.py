@@ -5,10 +5,13 @@ from collections.abc import Mapping
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from multimodal.batch import Batch
+from multimodal.data.bad_samples import BadSamples
+from multimodal.data.multitask import MultiTaskDataModule
 from multimodal.errors import InputError
 from multimodal.model import MultimodalModel
 from multimodal.tasks.task import Task
@@ -22,6 +25,15 @@ def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def all_processes(items: list, world_size: int) -> list:
+    """`items` of every process, concatenated in rank order (a collective when distributed)."""
+    if world_size == 1 or not dist.is_initialized():
+        return list(items)
+    parts = [None] * world_size
+    dist.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
+
+
 class MultimodalModule(pl.LightningModule):
     """Trains `tasks` on `model`: each batch's `targets` keys name the tasks it feeds.
 
@@ -30,6 +42,12 @@ class MultimodalModule(pl.LightningModule):
     `val_loss` and `test_loss` are the weighted sums of the tasks' epoch means. `config` (a
     plain dict) is stored in every checkpoint under "config", so
     `multimodal.checkpoint.load_model` can rebuild the model alone.
+
+    Samples that the data skipped as bad (`Batch.skipped`) are counted here, in the training
+    process, on every step, and summed over processes: `bad_samples` is the run's record (the
+    data's setup scan too), refreshed when training and testing end, and stored in every
+    checkpoint under "bad_samples" (`BadSamples.as_dict`). A batch whose samples were all bad
+    trains nothing; a step in which no process trained anything leaves the weights as they were.
 
     Args:
         model: the shared model with its tokenizers and heads.
@@ -65,13 +83,22 @@ class MultimodalModule(pl.LightningModule):
         self.mean_loss = nn.ModuleDict(  # "<stage>_<task>" -> loss averaged over the epoch
             {f"{stage}_{name}": MeanMetric() for stage in ("val", "test") for name in tasks}
         )
+        self.skipped_here: list[tuple[str, str]] = []  # (stage, reason) met by this process
+        self.skipped_before: list[tuple[str, str]] = []  # restored: all processes, until then
+        self.bad_samples = BadSamples("skip")  # the run's record, see `gather_bad_samples`
+        self.trained_samples = 0  # this process's samples since the last optimizer step
 
     def shared_step(self, batch: Batch | Mapping[str, Batch], stage: str) -> Tensor:
         batches = batch.values() if isinstance(batch, Mapping) else [batch]
-        total = 0.0
+        total, samples, emptied = 0.0, 0, False
         for b in batches:
             if b is None:  # an exhausted loader inside a CombinedLoader
                 continue
+            self.skipped_here += [(stage, reason) for reason in b.skipped]
+            if b.shape[0] == 0:  # every sample of this batch was bad
+                emptied = True
+                continue
+            samples += b.shape[0]
             for name in b.targets:
                 if name not in self.tasks:
                     raise InputError(
@@ -84,8 +111,55 @@ class MultimodalModule(pl.LightningModule):
                     self.mean_loss[f"{stage}_{name}"].update(loss.detach(), b.shape[0])
                 total = total + self.loss_weights.get(name, 1.0) * loss
         if stage == "train":
-            self.log("train_loss", total, prog_bar=True)
+            self.trained_samples += samples
+            if emptied:
+                # A batch lost all its samples, so its task's head gets no loss this step. A zero
+                # loss through every trainable parameter still gives each one a gradient: DDP's
+                # all-reduce then sees all of them, and no process waits for another forever.
+                trainable = [p for p in self.parameters() if p.requires_grad]
+                total = total + 0.0 * sum(p.sum() for p in trainable)
+            if samples:
+                self.log("train_loss", total, prog_bar=True)
         return total
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        trained = self.trained_samples
+        self.trained_samples = 0
+        if self.trainer.world_size > 1:  # every process calls this at every optimizer step
+            count = torch.tensor(float(trained), device=self.device)
+            trained = int(self.trainer.strategy.reduce(count, reduce_op="sum").item())
+        if trained == 0:
+            # No process trained on any sample in this step: without gradients AdamW leaves the
+            # weights and its moments as they were (zero gradients would still move them by
+            # momentum and weight decay). The step still counts for max_steps and the schedule.
+            optimizer.zero_grad(set_to_none=True)
+
+    def setup_skips(self) -> list[tuple[str, str]]:
+        """(stage, reason) of the samples the data left out when it was read: the same on every
+        process."""
+        data = self.trainer.datamodule
+        return data.setup_skips() if isinstance(data, MultiTaskDataModule) else []
+
+    def gather_bad_samples(self) -> BadSamples:
+        """Every sample skipped so far: the data's setup scan, then those met in batches by all
+        processes. A collective when distributed: every process calls it."""
+        record = BadSamples("skip")
+        record.add(self.setup_skips())
+        record.add(self.skipped_before)
+        record.add(all_processes(self.skipped_here, self.trainer.world_size))
+        self.bad_samples = record
+        return record
+
+    def on_train_end(self) -> None:
+        self.gather_bad_samples()
+
+    def on_test_end(self) -> None:
+        self.gather_bad_samples()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Samples skipped in batches before the checkpoint count on (the setup scan is redone)."""
+        reasons = checkpoint.get("bad_samples", {}).get("reasons", [])
+        self.skipped_before = [(stage, reason) for stage, reason in reasons if stage != "setup"]
 
     def training_step(self, batch, batch_idx):
         return self.shared_step(batch, "train")
@@ -152,3 +226,4 @@ class MultimodalModule(pl.LightningModule):
             model_cfg["tokenizers"] = toks
             config["model"] = model_cfg
         checkpoint["config"] = config
+        checkpoint["bad_samples"] = self.gather_bad_samples().as_dict()

@@ -79,8 +79,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> CombinedLoader:
         return self.combined("test", "sequential")
 
-    def report(self) -> str:
-        """Each task's bad-sample report."""
-        return "\n".join(
-            f"{name}: {dm.bad_samples.report()}" for name, dm in self.datamodules.items()
-        )
+    def setup_skips(self) -> list[tuple[str, str]]:
+        """(stage, reason) of every sample the tasks' data left out when it was read; the run's
+        whole record, with the samples skipped in batches, is `MultimodalModule.bad_samples`."""
+        return [entry for dm in self.datamodules.values() for entry in dm.bad_samples.entries]
