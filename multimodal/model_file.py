@@ -133,6 +133,7 @@ def check_fit(model: nn.Module, tensors: dict[str, Tensor], source: str) -> None
 def rebuild(model_config: dict, tensors, source: str, allow: Iterable = ()) -> nn.Module:
     """The model of a file: checked on the meta device against `tensors`, then built and loaded."""
     check_tensors(tensors, source)
+    registry.known(allow)  # imports the trusted classes' modules here, not on the meta device
     stored = sum(t.numel() for t in tensors.values())
     check_fit(build_on_meta(model_config, stored, source, allow), tensors, source)
     try:

@@ -335,6 +335,28 @@ def test_the_cli_trust_list_lets_a_stored_config_name_a_class(good, tmp_path, ca
         infer_run(wrong)
 
 
+def test_trusted_classes_are_imported_off_the_meta_device(good, tmp_path, monkeypatch):
+    (tmp_path / "user_heads.py").write_text(
+        "import torch\n"
+        "TABLE = torch.arange(3.0)  # made when the module is imported\n"
+        "class Head(torch.nn.Module):\n"
+        "    def __init__(self, d_model):\n"
+        "        super().__init__()\n"
+        "        self.proj = torch.nn.Linear(d_model, 3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config, state = stored(good[0])
+    config["model"]["heads"]["user"] = {"_target_": "user_heads.Head", "d_model": 32}
+    user = {
+        "model.heads.user.proj.weight": torch.ones(3, 32),
+        "model.heads.user.proj.bias": torch.ones(3),
+    }
+    path = write_ckpt(tmp_path / "user.ckpt", config, {**state, **user})
+    model = load_model(path, allow=["user_heads.Head"])
+    assert torch.equal(model.heads["user"].proj.bias, torch.ones(3))
+    assert sys.modules["user_heads"].TABLE.device.type == "cpu"
+
+
 def cli(module: str, cwd, *args) -> subprocess.Popen:
     cwd.mkdir(exist_ok=True)
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
