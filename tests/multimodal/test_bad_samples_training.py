@@ -106,7 +106,7 @@ def config(root, rank_file, tmp_path, policy="skip", *overrides):
                 "model.tokenizers.audio.max_seconds=0.5",
                 "tasks.lm.data.block_size=32",
                 "tasks.digit.data.verify=false",
-                "+tasks.transcribe.data.verify=false",
+                "tasks.transcribe.data.verify=false",
                 "tasks.transcribe.task.max_new_tokens=4",
                 *data,
                 "mix_batch_size=12",
