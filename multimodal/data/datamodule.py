@@ -4,12 +4,13 @@ Subclasses build `self.splits` ("train", "val", "test" -> Dataset) in `setup`. T
 tokenizers (for `prepare`) and the task's collate function are handed in by `train()`.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from multimodal.data.bad_samples import BadSamples
+from multimodal.data.resumable import ResumableLoader, SeededBatches
 from multimodal.errors import InputError
 from multimodal.tokenizer import Tokenizer
 
@@ -22,6 +23,9 @@ class ExampleDataModule(pl.LightningDataModule):
         run gives each task a share of its steps).
     on_bad_sample: "raise" stops at the first unreadable sample, "skip" counts and reports it,
         wherever it is met: reading the data at setup, or loading and batching it in a worker.
+    order_seed: seed of the training order and of each sample's random draws (augmentation,
+        redrawn pairs): they depend on it, the epoch and the sample's place, not on workers,
+        so a resumed run sees what the uninterrupted one saw (`multimodal.data.resumable`).
     """
 
     def __init__(
@@ -31,6 +35,7 @@ class ExampleDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         on_bad_sample: str = "raise",
+        order_seed: int = 0,
     ):
         super().__init__()
         self.tokenizers = tokenizers
@@ -38,6 +43,7 @@ class ExampleDataModule(pl.LightningDataModule):
         self.batch_size = self.train_batch_size = batch_size
         self.num_workers = num_workers
         self.bad_samples = BadSamples(on_bad_sample)
+        self.order_seed = order_seed
         self.splits: dict[str, Dataset] = {}
 
     def tokenizer(self, modality: str) -> Tokenizer:
@@ -47,29 +53,32 @@ class ExampleDataModule(pl.LightningDataModule):
             )
         return self.tokenizers[modality]
 
-    def loader(self, split: str, shuffle: bool = False, batch_sampler=None) -> DataLoader:
-        """The split's DataLoader, batched by `batch_sampler` if given, else in order or shuffled;
-        under the skip policy bad samples are left out of batches and listed in `Batch.skipped`."""
+    def loader(
+        self, split: str, shuffle: bool = False, lengths: Sequence[float] | None = None
+    ) -> ResumableLoader:
+        """The split's loader, in order or shuffled (with `lengths`: batches of similar
+        length), this process's share of it when distributed; under the skip policy bad
+        samples are left out of batches and listed in `Batch.skipped`."""
         if split not in self.splits:
             raise InputError(f"data split {split!r} is not available; have {list(self.splits)}")
         dataset, collate_fn = self.bad_samples.guard(self.splits[split], self.collate_fn)
-        batching = {"batch_sampler": batch_sampler}
-        if batch_sampler is None:
-            size = self.train_batch_size if split == "train" else self.batch_size
-            batching = {"batch_size": size, "shuffle": shuffle}
-        return DataLoader(
-            dataset,
-            num_workers=self.num_workers,
-            collate_fn=collate_fn,
-            persistent_workers=self.num_workers > 0,
-            **batching,
+        trainer = self.trainer
+        batches = SeededBatches(
+            len(dataset),
+            self.train_batch_size if split == "train" else self.batch_size,
+            shuffle=shuffle,
+            seed=self.order_seed,
+            lengths=lengths,
+            rank=trainer.global_rank if trainer is not None else 0,
+            world_size=trainer.world_size if trainer is not None else 1,
         )
+        return ResumableLoader(dataset, batches, collate_fn, self.num_workers)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableLoader:
         return self.loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> ResumableLoader:
         return self.loader("val")
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> ResumableLoader:
         return self.loader("test")

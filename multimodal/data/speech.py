@@ -15,17 +15,17 @@ inside the folder are followed.
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import soundfile as sf
-import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from multimodal.data.bad_samples import BadSamples
 from multimodal.data.datamodule import ExampleDataModule
+from multimodal.data.resumable import ResumableLoader
 from multimodal.errors import InputError
 from multimodal.example import Example
 from multimodal.tokenizer import Tokenizer
@@ -130,43 +130,13 @@ class SpeechDataset(Dataset):
         )
 
 
-class LengthGroupedBatches(Sampler[list[int]]):
-    """Shuffled batches of clips of similar length, so little of each batch is padding.
-
-    Each epoch: shuffle, cut into pools of `pool` batches, sort each pool by length, cut it into
-    batches, shuffle the batches. Every clip appears exactly once per epoch.
-    """
-
-    def __init__(self, lengths: list[float], batch_size: int, pool: int = 50, seed: int = 0):
-        self.lengths, self.batch_size, self.pool, self.seed = lengths, batch_size, pool, seed
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        order = torch.randperm(len(self.lengths), generator=g).tolist()
-        size = self.batch_size * self.pool
-        batches = []
-        for start in range(0, len(order), size):
-            chunk = sorted(order[start : start + size], key=self.lengths.__getitem__)
-            batches += [
-                chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)
-            ]
-        for i in torch.randperm(len(batches), generator=g).tolist():
-            yield batches[i]
-
-
 class SpeechDataModule(ExampleDataModule):
     """Args:
     splits: split name ("train", "val", "test") -> manifest file or LibriSpeech-style folder.
     charset: characters a transcript may hold (the CTC vocabulary); None accepts any.
     lowercase: lowercase transcripts first (LibriSpeech's are upper case).
-    group_by_length: batches of clips of similar length: shuffled groups for training (one
-        process only), val and test sorted by length.
-    seed: shuffling seed of the length-grouped batches.
+    group_by_length: batches of clips of similar length: shuffled groups for training, val
+        and test sorted by length.
     verify: decode every clip once when the splits are read, so bad clips are found before
         training; None (the default) does so only with `on_bad_sample: skip`. Unverified bad
         clips are met when loaded: skipped and counted, or stopping the run, naming the file.
@@ -183,7 +153,6 @@ class SpeechDataModule(ExampleDataModule):
         charset: str | None = None,
         lowercase: bool = False,
         group_by_length: bool = True,
-        seed: int = 0,
         verify: bool | None = None,
         allow_outside_paths: bool = False,
         **kwargs,
@@ -193,7 +162,7 @@ class SpeechDataModule(ExampleDataModule):
             raise InputError("data.splits is empty; expected e.g. {train: ..., val: ...}")
         self.paths = {name: Path(p) for name, p in splits.items()}
         self.charset, self.lowercase = charset, lowercase
-        self.group_by_length, self.seed = group_by_length, seed
+        self.group_by_length = group_by_length
         self.verify = self.bad_samples.policy == "skip" if verify is None else verify
         self.allow_outside_paths = allow_outside_paths
 
@@ -243,10 +212,8 @@ class SpeechDataModule(ExampleDataModule):
                     clips.sort(key=lambda c: c.seconds)
             self.splits[name] = SpeechDataset(clips, audio)
 
-    def train_dataloader(self) -> DataLoader:
-        distributed = self.trainer is not None and self.trainer.world_size > 1
-        if not self.group_by_length or distributed or "train" not in self.splits:
+    def train_dataloader(self) -> ResumableLoader:
+        if not self.group_by_length or "train" not in self.splits:
             return super().train_dataloader()
         lengths = [c.seconds for c in self.splits["train"].clips]
-        batches = LengthGroupedBatches(lengths, self.train_batch_size, seed=self.seed)
-        return self.loader("train", batch_sampler=batches)
+        return self.loader("train", shuffle=True, lengths=lengths)
