@@ -56,8 +56,8 @@ def config(root, run_dir, *overrides):
                 "model.backbone.d_model=32",
                 "model.backbone.n_layers=2",
                 "data.batch_size=8",
-                "trainer.max_epochs=60",
-                "trainer.check_val_every_n_epoch=60",
+                "trainer.max_epochs=90",  # passes for every seed tried (60 passed for some only)
+                "trainer.check_val_every_n_epoch=90",
                 "optim.lr=1e-2",
                 "optim.weight_decay=0.0",
                 "optim.warmup_steps=5",
