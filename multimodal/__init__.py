@@ -1,5 +1,11 @@
 """tokenize-anything: text, images and audio as tokens of one width, read by one transformer."""
 
+import os
+import sys
+
+if "torch" not in sys.modules:  # OpenMP reads it once, when torch loads; see multimodal.threads
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from multimodal.batch import Batch, collate
 from multimodal.errors import InputError
 from multimodal.model import MultimodalModel

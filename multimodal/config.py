@@ -14,7 +14,6 @@ REQUIRED = {  # unless `tasks` names several, each with its own task and data
 TYPED = {
     "seed": int,
     "compile": bool,
-    "threads": int,
     "model.context_length": int,
     "model.backbone.d_model": int,
     "model.backbone.n_layers": int,

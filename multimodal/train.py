@@ -7,7 +7,6 @@
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -17,6 +16,7 @@ from multimodal.config import validate
 from multimodal.data.multitask import MultiTaskDataModule
 from multimodal.errors import InputError
 from multimodal.tasks.module import MultimodalModule
+from multimodal.threads import use_threads
 from multimodal.transfer import adopt_source_config, freeze, load_matching
 
 
@@ -78,8 +78,7 @@ def resume_path(ckpt_path: str | None, run_dir: str) -> str | None:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured task and data; test if there is a test split."""
     validate(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    use_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
     source = adopt_source_config(cfg.model, cfg.init_from, cfg.trust) if cfg.init_from else None
     model = build(cfg, "model")

@@ -1,6 +1,7 @@
 """Shared fixtures: a byte-level vocabulary and a small corpus, so tests need no prepared data."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,12 @@ from multimodal.tasks.lm_head import LMHead
 from multimodal.tokenizers.text import TextTokenizer
 from multimodal.tokenizers.vocab import GPT4_PATTERN, export_vocab, with_specials, write_ranks
 from multimodal.transformer import Transformer
+
+
+def pytest_configure(config):
+    """Runs that pick their threads (`threads: auto`) take one too, whatever the machine's load,
+    so results do not depend on it."""
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)
