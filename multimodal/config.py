@@ -20,7 +20,7 @@ TYPED = {
     "model.backbone.n_heads": int,
     "optim.lr": float,
     "optim.weight_decay": float,
-    "optim.warmup_steps": int,
+    "scheduler.warmup_steps": int,
     "trainer.max_epochs": int,
     "trainer.max_steps": int,
     "data.batch_size": int,

@@ -91,7 +91,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     module = MultimodalModule(
         model,
         tasks,
-        **cfg.optim,
+        optimizer=build(cfg, "optim"),
+        scheduler=build(cfg, "scheduler"),
         loss_weights=weights,
         config=OmegaConf.to_container(cfg, resolve=True),
     )

@@ -1,7 +1,7 @@
 """`MultimodalModule`: one LightningModule that trains a dict of tasks on one shared model."""
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 
 import pytorch_lightning as pl
 import torch
@@ -14,15 +14,10 @@ from multimodal.data.bad_samples import BadSamples
 from multimodal.data.multitask import MultiTaskDataModule
 from multimodal.errors import InputError
 from multimodal.model import MultimodalModel
+from multimodal.tasks.schedule import warmup_cosine
 from multimodal.tasks.task import Task
 
-
-def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """LR multiplier: linear warm-up over `warmup` steps, then cosine decay to `min_ratio`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+Optimizer = torch.optim.Optimizer
 
 
 def all_processes(items: list, world_size: int) -> list:
@@ -52,8 +47,10 @@ class MultimodalModule(pl.LightningModule):
     Args:
         model: the shared model with its tokenizers and heads.
         tasks: task name -> task.
-        lr, weight_decay, betas: AdamW settings (no decay on biases, norms, embeddings' 1D params).
-        warmup_steps: linear LR warm-up; then cosine decay to `min_lr_ratio * lr`.
+        optimizer: parameter groups -> optimizer (`conf/optim/`, a partial); the group of 1-D
+            parameters (biases, norms) gets no weight decay. Default: AdamW, lr 1e-3.
+        scheduler: (optimizer, total optimizer steps) -> LR scheduler stepped every step
+            (`conf/scheduler/`, a partial). Default: warm-up, then cosine decay.
         loss_weights: task name -> weight (default 1).
         config: resolved run config stored in checkpoints.
     """
@@ -62,19 +59,18 @@ class MultimodalModule(pl.LightningModule):
         self,
         model: MultimodalModel,
         tasks: Mapping[str, Task],
-        lr: float = 1e-3,
-        weight_decay: float = 0.1,
-        betas: tuple[float, float] = (0.9, 0.95),
-        warmup_steps: int = 100,
-        min_lr_ratio: float = 0.1,
+        optimizer: Callable[..., Optimizer] | None = None,
+        scheduler: Callable[[Optimizer, int], object] | None = None,
         loss_weights: Mapping[str, float] | None = None,
         config: dict | None = None,
     ):
         super().__init__()
         self.model = model
         self.tasks = nn.ModuleDict(tasks)
-        self.lr, self.weight_decay, self.betas = lr, weight_decay, tuple(betas)
-        self.warmup_steps, self.min_lr_ratio = warmup_steps, min_lr_ratio
+        self.optimizer = optimizer or partial(
+            torch.optim.AdamW, lr=1e-3, weight_decay=0.1, betas=(0.9, 0.95)
+        )
+        self.scheduler = scheduler or warmup_cosine
         self.loss_weights = dict(loss_weights or {})
         unknown = set(self.loss_weights) - set(self.tasks)
         if unknown:
@@ -106,6 +102,7 @@ class MultimodalModule(pl.LightningModule):
                     )
                 loss = self.tasks[name].step(self.model, b, stage)
                 if stage == "train":
+                    self.step_losses[name] = loss.detach()
                     self.log(f"{name}/train_loss", loss, batch_size=b.shape[0])
                 else:
                     self.mean_loss[f"{stage}_{name}"].update(loss.detach(), b.shape[0])
@@ -123,16 +120,32 @@ class MultimodalModule(pl.LightningModule):
         return total
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        trained = self.trained_samples
+        """Before the weights change: stop on a non-finite loss of any process, and skip the
+        update of a step in which no process trained on anything."""
+        losses = list(self.step_losses.values())
+        bad_here = bool(losses) and not bool(torch.isfinite(torch.stack(losses)).all())
+        trained, bad = self.trained_samples, float(bad_here)
         self.trained_samples = 0
         if self.trainer.world_size > 1:  # every process calls this at every optimizer step
-            count = torch.tensor(float(trained), device=self.device)
-            trained = int(self.trainer.strategy.reduce(count, reduce_op="sum").item())
+            counts = torch.tensor([float(trained), bad], device=self.device)
+            trained, bad = self.trainer.strategy.reduce(counts, reduce_op="sum").tolist()
+        if bad:
+            raise InputError(self.bad_loss(bad_here))
         if trained == 0:
             # No process trained on any sample in this step: without gradients AdamW leaves the
             # weights and its moments as they were (zero gradients would still move them by
             # momentum and weight decay). The step still counts for max_steps and the schedule.
             optimizer.zero_grad(set_to_none=True)
+
+    def bad_loss(self, here: bool) -> str:
+        """The sentence that stops a run whose loss is not finite; the weights are unchanged, and
+        the last checkpoint written before this step stays in place."""
+        where = f"training step {self.global_step} (epoch {self.current_epoch}, batch {self.step_batch})"
+        if not here:
+            return f"{where}: another process's loss is not finite; training stopped"
+        bad = {k: float(v) for k, v in self.step_losses.items() if not torch.isfinite(v)}
+        tasks = ", ".join(f"task {k!r} loss {v}" for k, v in bad.items())
+        return f"{where}: {tasks} is not finite; training stopped, the last checkpoint is kept"
 
     def setup_skips(self) -> list[tuple[str, str]]:
         """(stage, reason) of the samples the data left out when it was read: the same on every
@@ -162,6 +175,8 @@ class MultimodalModule(pl.LightningModule):
         self.skipped_before = [(stage, reason) for stage, reason in reasons if stage != "setup"]
 
     def training_step(self, batch, batch_idx):
+        self.step_losses: dict[str, Tensor] = {}  # task -> this step's loss, checked before update
+        self.step_batch = batch_idx
         return self.shared_step(batch, "train")
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
@@ -200,19 +215,8 @@ class MultimodalModule(pl.LightningModule):
         params = {id(p): p for p in self.model.parameters() if p.requires_grad}.values()
         decay = [p for p in params if p.dim() >= 2]
         no_decay = [p for p in params if p.dim() < 2]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.lr,
-            betas=self.betas,
-        )
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = min(self.warmup_steps, max(1, total // 10))
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: warmup_cosine(s, warmup, total, self.min_lr_ratio)
-        )
+        optimizer = self.optimizer([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
+        schedule = self.scheduler(optimizer, max(1, int(self.trainer.estimated_stepping_batches)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

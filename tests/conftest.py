@@ -241,7 +241,7 @@ def lm_config(corpus_root, rank_file, tmp_path):
                     "+trainer.enable_progress_bar=false",
                     "~callbacks.samples",
                     "~callbacks.loss_curve",
-                    "~loggers.tensorboard",
+                    "loggers=[csv]",
                     *overrides,
                 ],
             )

@@ -59,3 +59,34 @@ def test_fsdp_strategy_builds():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_gpu_trainer_builds():
     assert instantiate(compose_train("trainer=gpu").trainer).precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize("name", options("optim"))
+def test_every_optimizer_builds_on_parameter_groups(name):
+    params = [torch.nn.Parameter(torch.zeros(2, 2)), torch.nn.Parameter(torch.zeros(2))]
+    make = instantiate(compose_train(f"optim={name}").optim)
+    optimizer = make([{"params": params[:1]}, {"params": params[1:], "weight_decay": 0.0}])
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    assert [g["weight_decay"] for g in optimizer.param_groups][1] == 0.0
+
+
+@pytest.mark.parametrize("name", options("scheduler"))
+def test_every_scheduler_warms_up_and_ends_at_its_floor(name):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    cfg = compose_train(f"scheduler={name}", "scheduler.warmup_steps=10")
+    schedule = instantiate(cfg.scheduler)(optimizer, 1000)
+    lrs = []
+    for _ in range(1000):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0)
+    assert lrs[-1] == pytest.approx(cfg.scheduler.get("min_lr_ratio", 1.0), abs=1e-3)
+
+
+def test_callbacks_and_loggers_are_chosen_by_name():
+    cfg = compose_train("loggers=[csv]", "callbacks=[last,progress]")
+    assert list(cfg.loggers) == ["csv"] and list(cfg.callbacks) == ["last", "progress"]
+    default = compose_train()
+    assert list(default.loggers) == ["csv", "tensorboard"]
+    assert set(default.callbacks) == {"checkpoint", "last", "step_seeds", "lr_monitor", "progress"}

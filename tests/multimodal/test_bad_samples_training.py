@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from multimodal.example import Example
 from multimodal.segment import Segment
 from multimodal.tasks.language_modeling import LanguageModeling
 from multimodal.tasks.module import MultimodalModule
+from multimodal.tasks.schedule import warmup_cosine
 from multimodal.train import train
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -186,7 +188,8 @@ def test_a_step_of_only_bad_samples_trains_nothing_and_the_run_goes_on(tiny_lm, 
     items = [window, window, Skipped("a.txt is empty"), Skipped("b.txt is empty"), window, window]
     task = LanguageModeling()
     loader = DataLoader(items, batch_size=2, collate_fn=CollateGood(task.collator(tiny_lm), True))
-    module = MultimodalModule(tiny_lm, {"lm": task}, lr=1e-2, warmup_steps=1)
+    adamw = partial(torch.optim.AdamW, lr=1e-2)
+    module = MultimodalModule(tiny_lm, {"lm": task}, adamw, partial(warmup_cosine, warmup_steps=1))
     weights = Weights()
     trainer = pl.Trainer(
         max_epochs=1,

@@ -32,7 +32,7 @@ def config(root, rank_file, tmp_path, *overrides):
                 "trainer.limit_val_batches=2",
                 "~callbacks.progress",
                 "+trainer.enable_progress_bar=false",
-                "optim.warmup_steps=5",
+                "scheduler.warmup_steps=5",
                 "~callbacks.samples",
                 "~loggers.tensorboard",
                 *overrides,

@@ -33,7 +33,7 @@ def demo_config(root, rank_file, tmp_path, *overrides):
                 "trainer.val_check_interval=30",
                 "trainer.limit_val_batches=2",
                 "optim.lr=3e-3",
-                "optim.warmup_steps=5",
+                "scheduler.warmup_steps=5",
                 "~callbacks.progress",
                 "+trainer.enable_progress_bar=false",
                 "~callbacks.loss_curve",

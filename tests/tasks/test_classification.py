@@ -137,7 +137,7 @@ def mnist_config(root: Path, run_dir: Path, *overrides):
                 "data.batch_size=20",
                 "trainer.max_epochs=16",
                 "optim.lr=1e-2",
-                "optim.warmup_steps=2",
+                "scheduler.warmup_steps=2",
                 "~callbacks.progress",
                 "+trainer.enable_progress_bar=false",
                 "~loggers.tensorboard",

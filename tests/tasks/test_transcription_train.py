@@ -60,7 +60,7 @@ def config(root, run_dir, *overrides):
                 "trainer.check_val_every_n_epoch=90",
                 "optim.lr=1e-2",
                 "optim.weight_decay=0.0",
-                "optim.warmup_steps=5",
+                "scheduler.warmup_steps=5",
                 "~callbacks.progress",
                 "+trainer.enable_progress_bar=false",
                 "+trainer.enable_model_summary=false",
