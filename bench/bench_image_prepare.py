@@ -1,5 +1,6 @@
-"""Image `prepare` throughput in a DataLoader with 2 workers: our `ImageTokenizer.prepare`
-against timm's evaluation transform (PIL loading, resize, center crop, to tensor, normalize).
+"""Image `prepare` throughput in a DataLoader with 2 workers: our `ImagePreprocessor.prepare`
+(the image tokenizer's CPU half, what datamodules hand to workers) against timm's evaluation
+transform (PIL loading, resize, center crop, to tensor, normalize).
 
 Both sides turn the same JPEG files into model-ready tensors for a patch-16 model with a
 196-patch budget: ours keeps each image's aspect ratio (at most 196 patches), timm resizes and
@@ -16,7 +17,7 @@ from common import measure, record
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from multimodal.tokenizers.image import ImageTokenizer
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "data" / "images" / "photos"
@@ -76,11 +77,11 @@ def loader(paths: list[Path], prepare, workers: int) -> DataLoader:
 
 
 def run(count: int = 256, workers: int = 2, repeats: int = 5) -> list[dict]:
-    tok = ImageTokenizer(192, patch_size=16, channels=3, max_patches=196)
+    prep = ImagePreprocessor(patch_size=16, channels=3, max_patches=196)
     peer = TimmPrepare()
     with tempfile.TemporaryDirectory() as tmp:
         paths, source = write_inputs(Path(tmp), count)
-        ours_loader = loader(paths, tok.prepare, workers)
+        ours_loader = loader(paths, prep.prepare, workers)
         peer_loader = loader(paths, peer, workers)
 
         def consume(dl):

@@ -1,4 +1,5 @@
-"""Text tokenizer throughput: our `TextTokenizer` against raw tiktoken on the same Encoding.
+"""Text tokenizer throughput: our `TextPreprocessor` (the text tokenizer's CPU half) against raw
+tiktoken on the same Encoding.
 
 Both sides encode the same text (1 MB of the Shakespeare corpus from `mm-data prepare`, or a
 generated text when data/ is absent) with the same `tiktoken.Encoding`, so the ratio is our
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from common import measure, record
 
-from multimodal.tokenizers.text import TextTokenizer
+from multimodal.tokenizers.text_preprocessor import TextPreprocessor
 from multimodal.tokenizers.vocab import load_encoding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ def vocabularies() -> list[str]:
 def compare(vocab: str, text: str, source: str) -> list[dict]:
     """encode, and encode_batch on paragraphs and on long documents, ours against tiktoken."""
     encoding = load_encoding(vocab)
-    ours = TextTokenizer(d_model=8, encoding=encoding)
+    ours = TextPreprocessor(encoding=encoding)
     label = Path(vocab).name
     config = {"vocab": label, "text": source, "chars": len(text)}
     n = len(encoding.encode_ordinary(text))

@@ -29,7 +29,9 @@ PEER, UNIT = "timm vit_tiny_patch16_224", "images/s"
 
 def ours_model() -> MultimodalModel:
     grid = SIZE // PATCH
-    tok = ImageTokenizer(WIDTH, PATCH, channels=3, max_patches=grid * grid, class_token=True)
+    tok = ImageTokenizer(
+        WIDTH, patch_size=PATCH, channels=3, max_patches=grid * grid, class_token=True
+    )
     return MultimodalModel(
         {"image": tok},
         Transformer(WIDTH, DEPTH, HEADS, rotary=False),

@@ -1,8 +1,9 @@
 """`Batch` and `collate`: samples (ordered lists of segments) to one padded sequence batch.
 
-Every modality is collated once for the whole batch; `slots` says where its vectors go in the
-flattened (B * T) sequence. Each non-text segment sits between its boundary markers
-(`<|begin_image|>` ... `<|end_image|>`) when the text tokenizer's vocabulary has them.
+Every modality is collated once for the whole batch by its preprocessor (the CPU half of its
+tokenizer; no model is needed); `slots` says where its vectors go in the flattened (B * T)
+sequence. Each non-text segment sits between its boundary markers (`<|begin_image|>` ...
+`<|end_image|>`) when the text vocabulary has them.
 Shapes: B samples, T tokens (longest sample), S segments of one modality in the batch, L tokens
 of its longest segment.
 """
@@ -16,14 +17,14 @@ from torch import Tensor
 
 from multimodal.errors import InputError
 from multimodal.segment import Segment
-from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizer import Preprocessor
 
 
 @dataclass
 class Batch:
-    inputs: dict[str, dict[str, Tensor]]  # modality -> that tokenizer's collated tensors
+    inputs: dict[str, dict[str, Tensor]]  # modality -> its preprocessor's collated tensors
     slots: dict[str, Tensor]  # modality -> (S, L) flat index into B * T, -1 past a segment's end
-    modality_ids: Tensor  # (B, T) index into the tokenizers' order, -1 at padding
+    modality_ids: Tensor  # (B, T) index into the preprocessors' order, -1 at padding
     padding: Tensor  # (B, T) bool, True at padding
     prefix_len: Tensor  # (B,) bidirectional span at the start of each sample, 0 for none
     positions: Tensor  # (B, T) global token index, 0 at padding
@@ -49,7 +50,7 @@ def marker(token_id: int) -> Segment:
     return Segment("text", torch.tensor([token_id]), {"marker": True})
 
 
-def with_markers(seg: Segment, text: Tokenizer | None) -> list[Segment]:
+def with_markers(seg: Segment, text: Preprocessor | None) -> list[Segment]:
     """`seg` between the begin/end markers the text vocabulary has for its modality, if any."""
     ids = text.markers(seg.modality) if text is not None else None
     return [seg] if ids is None else [marker(ids[0]), seg, marker(ids[1])]
@@ -57,13 +58,13 @@ def with_markers(seg: Segment, text: Tokenizer | None) -> list[Segment]:
 
 def collate(
     samples: Sequence[Sequence[Segment]],
-    tokenizers: Mapping[str, Tokenizer],
+    preprocessors: Mapping[str, Preprocessor],
     prefix_lens: Sequence[int] | None = None,
     pad_side: str = "right",
     max_len: int | None = None,
     markers: bool = True,
 ) -> Batch:
-    """Batch samples of any modalities.
+    """Batch samples of any modalities; `preprocessors` maps each modality to its preprocessor.
 
     prefix_lens: per-sample length of the bidirectional prefix, in tokens of the given segments
         (prefix-LM mask); it grows by the boundary markers that fall inside it.
@@ -75,22 +76,22 @@ def collate(
         raise InputError("the batch is empty; expected at least one sample")
     if pad_side not in ("left", "right"):
         raise InputError(f"pad_side {pad_side!r} is unknown; expected 'left' or 'right'")
-    names = list(tokenizers)
+    names = list(preprocessors)
     segments: dict[str, list[Segment]] = defaultdict(list)
     places: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # (sample, offset, n)
-    text = tokenizers["text"] if markers and "text" in tokenizers else None
+    text = preprocessors["text"] if markers and "text" in preprocessors else None
     lengths, prefix = [], list(prefix_lens) if prefix_lens is not None else [0] * len(samples)
     for b, sample in enumerate(samples):
         if not sample:
             raise InputError(f"sample {b} has no segments; expected at least one")
         offset, given, given_prefix = 0, 0, prefix[b]  # given: tokens of the segments passed in
         for seg in sample:
-            if seg.modality not in tokenizers:
+            if seg.modality not in preprocessors:
                 raise InputError(
                     f"sample {b} has a {seg.modality!r} segment but the model has tokenizers "
                     f"only for {names}"
                 )
-            n = tokenizers[seg.modality].num_tokens(seg)
+            n = preprocessors[seg.modality].num_tokens(seg)
             wrapped = with_markers(seg, text)
             if len(wrapped) > 1:  # a marker inside the prefix joins it
                 prefix[b] += (given < given_prefix) + (given + n <= given_prefix)
@@ -124,7 +125,7 @@ def collate(
     padding = (columns < first) | (columns >= last)  # (B, T)
     positions = (columns - first).masked_fill(padding, 0)
     return Batch(
-        inputs={m: tokenizers[m].collate(segs) for m, segs in segments.items()},
+        inputs={m: preprocessors[m].collate(segs) for m, segs in segments.items()},
         slots=slots,
         modality_ids=modality_ids,
         padding=padding,

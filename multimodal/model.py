@@ -13,7 +13,7 @@ from multimodal.errors import InputError
 from multimodal.kv_cache import KVCache
 from multimodal.masks import attention_mask
 from multimodal.segment import Segment
-from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizer import Preprocessor, Tokenizer
 from multimodal.transformer import Transformer
 
 
@@ -62,6 +62,14 @@ class MultimodalModel(nn.Module):
             )
         return self.tokenizers[modality]
 
+    @property
+    def preprocessors(self) -> dict[str, Preprocessor]:
+        """Modality -> the CPU half of its tokenizer (`prepare`, `num_tokens`, `collate`)."""
+        return {m: tok.preprocessor for m, tok in self.tokenizers.items()}
+
+    def preprocessor(self, modality: str) -> Preprocessor:
+        return self.tokenizer(modality).preprocessor
+
     def head(self, name: str) -> nn.Module:
         if name not in self.heads:
             raise InputError(f"the model has no {name!r} head; it has {list(self.heads)}")
@@ -73,8 +81,8 @@ class MultimodalModel(nn.Module):
         prefix_lens: Sequence[int] | None = None,
         pad_side: str = "right",
     ) -> Batch:
-        """`multimodal.batch.collate` with this model's tokenizers and context length."""
-        return collate(samples, self.tokenizers, prefix_lens, pad_side, self.context_length)
+        """`multimodal.batch.collate` with this model's preprocessors and context length."""
+        return collate(samples, self.preprocessors, prefix_lens, pad_side, self.context_length)
 
     def embed(self, batch: Batch) -> Tensor:
         """Each modality embedded in one call, its vectors scattered into (B, T, D)."""

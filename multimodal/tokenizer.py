@@ -1,9 +1,20 @@
-"""`Tokenizer`: the protocol every modality follows.
+"""The protocol every modality follows, in two halves built from one config.
 
-A tokenizer has two halves. `prepare(raw) -> Segment` is pure CPU work that runs in DataLoader
-workers. The module half (`collate` + `forward`) turns a batch of segments into vectors of width
-`d_model`. A new modality is one subclass of this plus a config file.
+`Preprocessor`, the CPU half: `prepare(raw) -> Segment`, `num_tokens(segment)` and
+`collate(segments)` (padded tensors). A plain picklable object with no parameters: DataLoader
+workers receive it under any start method, and data is built with no model.
+
+`Tokenizer`, the `nn.Module` half the model owns: `forward(collated) -> (S, L, D)`, plus the
+learned modality embedding. It is built from the same config, holds the preprocessor it
+describes (`tokenizer.preprocessor`) and passes the protocol's calls on to it.
+
+One config builds either half: `ImageTokenizer(**config)` the module (with its preprocessor),
+`ImageTokenizer.build_preprocessor(**config)` the preprocessor alone (in Hydra terms, the
+`_target_` with `.build_preprocessor` appended). A new modality is a preprocessor, a tokenizer
+and a config file.
 """
+
+import inspect
 
 import torch
 from torch import Tensor, nn
@@ -11,22 +22,13 @@ from torch import Tensor, nn
 from multimodal.segment import Segment
 
 
-class Tokenizer(nn.Module):
-    """Base class for modality tokenizers.
-
-    Subclasses set `modality`, own a `d_model`-wide embedder and a learned modality embedding
-    (`self.modality_embedding`, added to every vector they output).
-    """
+class Preprocessor:
+    """Base class of the CPU halves; subclasses set `modality`."""
 
     modality: str = ""
 
-    def __init__(self, d_model: int):
-        super().__init__()
-        self.d_model = d_model
-        self.modality_embedding = nn.Parameter(torch.zeros(d_model))
-
     def portable_config(self) -> dict:
-        """Constructor arguments that rebuild this tokenizer with no outside file (e.g. an
+        """Constructor arguments that rebuild this preprocessor with no outside file (e.g. an
         inline vocabulary); checkpoints store them over the configured ones."""
         return {}
 
@@ -41,6 +43,44 @@ class Tokenizer(nn.Module):
     def collate(self, segs: list[Segment]) -> dict[str, Tensor]:
         """All segments of this modality in a batch, as padded tensors."""
         raise NotImplementedError
+
+
+class Tokenizer(nn.Module):
+    """Base class of the module halves.
+
+    Subclasses set `preprocessor_class`, take `d_model` and their own arguments by name and the
+    preprocessor's as `**preprocess`, and own a `d_model`-wide embedder; `forward` adds
+    `self.modality_embedding` to every vector it outputs.
+    """
+
+    preprocessor_class: type[Preprocessor] = Preprocessor
+
+    def __init__(self, d_model: int, preprocessor: Preprocessor):
+        super().__init__()
+        self.d_model = d_model
+        self.preprocessor = preprocessor
+        self.modality_embedding = nn.Parameter(torch.zeros(d_model))
+
+    @classmethod
+    def build_preprocessor(cls, **config) -> Preprocessor:
+        """The preprocessor `cls(**config)` holds, built alone: the arguments the module half
+        names in its own signature (`d_model`, ...) are left out, the rest go to it."""
+        own = inspect.signature(cls.__init__).parameters
+        named = {k for k, p in own.items() if p.kind != p.VAR_KEYWORD}
+        return cls.preprocessor_class(**{k: v for k, v in config.items() if k not in named})
+
+    # --- the preprocessor's protocol, for callers holding the module --------------------------
+    def portable_config(self) -> dict:
+        return self.preprocessor.portable_config()
+
+    def prepare(self, raw, **options) -> Segment:
+        return self.preprocessor.prepare(raw, **options)
+
+    def num_tokens(self, seg: Segment) -> int:
+        return self.preprocessor.num_tokens(seg)
+
+    def collate(self, segs: list[Segment]) -> dict[str, Tensor]:
+        return self.preprocessor.collate(segs)
 
     def forward(self, collated: dict[str, Tensor]) -> Tensor:
         """Collated tensors to vectors, (S, L, D); row s holds `num_tokens` of segment s first."""

@@ -48,14 +48,31 @@ def task_keys(cfg: DictConfig) -> dict[str, str]:
     return {cfg.task.get("name") or "task": ""}
 
 
-def build_tasks(cfg: DictConfig, model) -> tuple[dict, MultiTaskDataModule, dict[str, float]]:
-    """The tasks, their data as one datamodule, and their loss weights."""
+def build_preprocessors(cfg: DictConfig) -> dict:
+    """Modality -> the CPU half of each tokenizer in `model.tokenizers`, built from its config
+    without the model (its `_target_`'s `build_preprocessor`)."""
+    return {
+        name: build(
+            cfg,
+            f"model.tokenizers.{name}",
+            _target_=f"{node._target_}.build_preprocessor",
+            _convert_="all",
+        )
+        for name, node in cfg.model.tokenizers.items()
+    }
+
+
+def build_tasks(cfg: DictConfig) -> tuple[dict, MultiTaskDataModule, dict[str, float]]:
+    """The tasks, their data as one datamodule, and their loss weights; the data is built from
+    the config alone, so it never holds the model."""
+    preprocessors = build_preprocessors(cfg)
     tasks, datamodules, weights, ratios = {}, {}, {}, {}
     for name, at in task_keys(cfg).items():
         task = build(cfg, f"{at}task", name=name)
         tasks[name] = task
+        collate_fn = task.collator(preprocessors, cfg.model.context_length)
         datamodules[name] = build(
-            cfg, f"{at}data", tokenizers=dict(model.tokenizers), collate_fn=task.collator(model)
+            cfg, f"{at}data", preprocessors=preprocessors, collate_fn=collate_fn
         )
         if at:
             weights[name] = float(cfg.tasks[name].get("weight", 1.0))
@@ -87,7 +104,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     freeze(model, cfg.freeze)
     if cfg.compile:
         model.backbone.compile()
-    tasks, data, weights = build_tasks(cfg, model)
+    tasks, data, weights = build_tasks(cfg)
     module = MultimodalModule(
         model,
         tasks,

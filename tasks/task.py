@@ -13,7 +13,7 @@ from torchmetrics import MetricCollection
 from multimodal.batch import Batch, collate
 from multimodal.example import Example
 from multimodal.model import MultimodalModel
-from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizer import Preprocessor
 
 STAGES = ("train", "val", "test")
 
@@ -36,23 +36,22 @@ class Task(nn.Module):
         raise NotImplementedError
 
     def collate(
-        self, examples: Sequence[Example], tokenizers: Mapping[str, Tokenizer], max_len: int
+        self, examples: Sequence[Example], preprocessors: Mapping[str, Preprocessor], max_len: int
     ) -> Batch:
         """Examples to a padded `Batch` with this task's targets under `batch.targets[name]`."""
         batch = collate(
             [ex.segments for ex in examples],
-            tokenizers,
+            preprocessors,
             prefix_lens=[ex.prefix_len for ex in examples],
             max_len=max_len,
         )
         batch.targets[self.name] = self.targets(examples, batch)
         return batch
 
-    def collator(self, model: MultimodalModel):
-        """A picklable `examples -> Batch` for DataLoaders, bound to the model's tokenizers."""
-        return partial(
-            self.collate, tokenizers=dict(model.tokenizers), max_len=model.context_length
-        )
+    def collator(self, preprocessors: Mapping[str, Preprocessor], max_len: int):
+        """A picklable `examples -> Batch` for DataLoaders, bound to the tokenizers' CPU halves
+        and the model's context length (no model: workers receive no weights)."""
+        return partial(self.collate, preprocessors=dict(preprocessors), max_len=max_len)
 
     def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:
         raise NotImplementedError

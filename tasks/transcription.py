@@ -29,7 +29,7 @@ from multimodal.tasks.transcribe_ctc import (
     decode_ctc,
     greedy_texts,
 )
-from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizer import Preprocessor
 
 HEADS = ("ar", "ctc")
 
@@ -104,29 +104,29 @@ class Transcription(Task):
         return MetricCollection({"wer": WordErrorRate(), "cer": CharErrorRate()})
 
     def collate(
-        self, examples: Sequence[Example], tokenizers: Mapping[str, Tokenizer], max_len: int
+        self, examples: Sequence[Example], preprocessors: Mapping[str, Preprocessor], max_len: int
     ) -> Batch:
         for needed in ("audio", "text") if self.kind == "ar" else ("audio",):
-            if needed not in tokenizers:
+            if needed not in preprocessors:
                 raise InputError(
                     f"transcription with head {self.kind!r} needs a {needed!r} tokenizer; the "
-                    f"model has {list(tokenizers)}"
+                    f"model has {list(preprocessors)}"
                 )
         for i, ex in enumerate(examples):
             if not isinstance(ex.target, str) or not ex.target.strip():
                 raise InputError(f"transcription {source(ex, i)} has no transcript text")
         audio = [audio_of(ex, i) for i, ex in enumerate(examples)]
         if self.kind == "ar":
-            text, audio_tok = tokenizers["text"], tokenizers["audio"]
+            text, audio_tok = preprocessors["text"], preprocessors["audio"]
             samples, prefix_lens = zip(
                 *(
                     ar_sample(text, audio_tok.num_tokens(a), a, ex.target)
                     for a, ex in zip(audio, examples)
                 )
             )
-            batch = collate(samples, tokenizers, list(prefix_lens), max_len=max_len)
+            batch = collate(samples, preprocessors, list(prefix_lens), max_len=max_len)
         else:
-            batch = collate([[a] for a in audio], tokenizers, max_len=max_len)
+            batch = collate([[a] for a in audio], preprocessors, max_len=max_len)
         batch.targets[self.name] = self.targets(examples, batch)
         return batch
 

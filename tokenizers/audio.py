@@ -1,4 +1,4 @@
-"""`AudioTokenizer`: a clip to Whisper log-mel frames, then a conv stem to vectors.
+"""`AudioTokenizer`: the module half of audio, a conv stem from log-mel frames to vectors.
 
 Shapes: S clips in a batch, M mels, F frames (10 ms each), L = ceil(F / 2) tokens (20 ms each),
 D width.
@@ -10,10 +10,8 @@ import torch
 from torch import Tensor
 
 from multimodal.errors import InputError
-from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
-from multimodal.tokenizers.audio_features import LogMel
-from multimodal.tokenizers.audio_io import load_audio
+from multimodal.tokenizers.audio_preprocessor import AudioPreprocessor
 from multimodal.tokenizers.conv_stem import ConvStem
 
 
@@ -26,88 +24,30 @@ def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> Ten
 
 
 class AudioTokenizer(Tokenizer):
-    """File or (array, rate) -> mono 16 kHz -> log-mel (M, F) -> conv stem + sinusoids + modality.
+    """Log-mel (S, M, F) -> conv stem + sinusoids + modality embedding, (S, L, D).
 
     Args:
         d_model: output width (even).
-        sample_rate: rate the features are computed at; inputs are resampled to it.
-        n_mels, n_fft, hop_length: log-mel parameters (Whisper's by default).
-        max_seconds: longest clip accepted; a longer one raises `InputError`, checked from the
-            file header or array shape before anything is read or resampled.
-
-    Inputs (see `audio_io`): sample rates from 1,000 to 384,000 Hz (whole numbers), at most 8
-    channels, float samples finite and within +-1000 (integer PCM is scaled); anything else
-    raises `InputError`. At any rate in that range, a 30 s clip costs at most about 0.5 s and
-    160 MB more than a 16 kHz one (`resample`; the worst is 383999 Hz, on one thread).
+        **preprocess: `AudioPreprocessor`'s arguments (sample_rate, n_mels, n_fft, hop_length,
+            max_seconds).
     """
 
-    modality = "audio"
+    preprocessor_class = AudioPreprocessor
 
-    def __init__(
-        self,
-        d_model: int,
-        sample_rate: int = 16000,
-        n_mels: int = 80,
-        n_fft: int = 400,
-        hop_length: int = 160,
-        max_seconds: float = 30.0,
-    ):
-        super().__init__(d_model)
+    def __init__(self, d_model: int, **preprocess):
         if d_model % 2:
             raise InputError(f"audio tokenizer d_model must be even, got {d_model}")
-        if max_seconds <= 0:
-            raise InputError(f"audio tokenizer max_seconds must be positive, got {max_seconds}")
-        self.sample_rate, self.n_mels, self.max_seconds = sample_rate, n_mels, max_seconds
-        self.features = LogMel(sample_rate, n_mels, n_fft, hop_length)
-        self.min_samples = n_fft
-        self.max_tokens = ConvStem.out_length(self.features.num_frames(self.max_samples))
-        self.stem = ConvStem(n_mels, d_model)
+        prep = AudioPreprocessor(**preprocess)
+        super().__init__(d_model, prep)
+        self.max_tokens = prep.max_tokens
+        self.stem = ConvStem(prep.n_mels, d_model)
         self.register_buffer("positions", sinusoids(self.max_tokens, d_model), persistent=False)
-
-    @property
-    def max_samples(self) -> int:
-        """Most samples an accepted clip has at `sample_rate` (resampling rounds up)."""
-        return math.ceil(self.max_seconds * self.sample_rate)
-
-    def portable_config(self) -> dict:
-        """Nothing outside the config is needed to rebuild this tokenizer."""
-        return {}
-
-    def prepare(self, raw) -> Segment:
-        """A WAV/FLAC/OGG path or `(array, sample_rate)` to an audio segment of log-mel (M, F)."""
-        wave, name = load_audio(raw, self.sample_rate, self.max_seconds)  # (N,)
-        seconds = wave.numel() / self.sample_rate
-        if wave.numel() < self.min_samples:
-            raise InputError(
-                f"audio {name} is {1000 * seconds:.1f} ms long; expected at least "
-                f"{1000 * self.min_samples / self.sample_rate:g} ms"
-            )
-        mel = self.features(wave)  # (M, F)
-        if not torch.isfinite(mel).all():
-            raise InputError(f"audio {name} gives non-finite log-mel features")
-        return Segment("audio", mel, {"source": name, "seconds": seconds})
-
-    def num_tokens(self, seg: Segment) -> int:
-        return ConvStem.out_length(seg.data.shape[-1])
-
-    def collate(self, segs: list[Segment]) -> dict[str, Tensor]:
-        for seg in segs:
-            if seg.data.dim() != 2 or seg.data.shape[0] != self.n_mels:
-                raise InputError(
-                    f"audio segment from {seg.meta.get('source', 'an array')} has shape "
-                    f"{tuple(seg.data.shape)}; expected ({self.n_mels}, frames)"
-                )
-        frames = torch.tensor([s.data.shape[1] for s in segs], dtype=torch.long)  # (S,)
-        mel = seg.data.new_zeros(len(segs), self.n_mels, int(frames.max()))  # (S, M, F)
-        for i, seg in enumerate(segs):
-            mel[i, :, : seg.data.shape[1]] = seg.data
-        return {"mel": mel, "frames": frames}
 
     def forward(self, collated: dict[str, Tensor]) -> Tensor:
         x = self.stem(collated["mel"], collated["frames"])  # (S, L, D)
         if x.shape[1] > self.max_tokens:
             raise InputError(
                 f"audio batch is {x.shape[1]} tokens long; the audio tokenizer takes at most "
-                f"{self.max_tokens} (max_seconds {self.max_seconds:g})"
+                f"{self.max_tokens} (max_seconds {self.preprocessor.max_seconds:g})"
             )
         return x + self.positions[: x.shape[1]].to(x.dtype) + self.modality_embedding

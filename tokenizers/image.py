@@ -1,178 +1,51 @@
-"""`ImageTokenizer`: images of any size to patch vectors with 2D positions.
+"""`ImageTokenizer`: the module half of images, patch vectors with 2D positions.
 
-Shapes: S images in a batch, C channels, H x W pixels, p patch side, h x w patch grid,
-L = h * w patches (+ 1 with a class token), D width.
+Shapes: S images in a batch, C channels, p patch side, h x w patch grid, L = h * w patches
+(+ 1 with a class token), D width.
 
-prepare:  file / PIL / tensor / array -> float (C, H, W) in [0, 1] (rules in `image_io`)
-          -> augmentation (training only) -> resize to (h p, w p) -> normalize.
-collate:  images of different sizes are packed as patch lists padded to the longest, (S, L, C p p),
-          with each image's grid; nothing is cropped.
-forward:  patches -> linear -> + 2D position of (row, column) -> [class token] -> + modality
-          embedding, (S, L, D).
+forward:  patches (S, L, C p p) from `ImagePreprocessor.collate` -> linear -> + 2D position of
+          (row, column) -> [class token] -> + modality embedding, (S, L, D).
 """
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torchvision.transforms.v2 import functional as TF
 
-from multimodal.errors import InputError
-from multimodal.segment import Segment
 from multimodal.tokenizer import Tokenizer
-from multimodal.tokenizers.image_io import load_image, read_image, to_float
-from multimodal.tokenizers.patch_embed import PatchEmbed, patchify
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor
+from multimodal.tokenizers.patch_embed import PatchEmbed
 from multimodal.tokenizers.pos_embed_2d import make_pos_embed
-
-PIL_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb warning limit
-
-
-def grid_size(
-    height: int, width: int, patch_size: int, max_patches: int, min_patches: int = 1
-) -> tuple[int, int]:
-    """Patch grid (h, w) for an image, keeping its aspect ratio.
-
-    Each side is rounded (half up) to the nearest multiple of `patch_size`, at least one patch.
-    An image smaller than `min_patches` patches is first scaled up to about that many. If the
-    grid has more than `max_patches` patches, both sides are instead scaled by one factor so
-    that h * w <= max_patches (rounded down; a side never drops below one patch).
-    """
-    fh, fw = height / patch_size, width / patch_size
-    scale = math.sqrt(min_patches / (fh * fw)) if fh * fw < min_patches else 1.0
-    h, w = max(1, math.floor(fh * scale + 0.5)), max(1, math.floor(fw * scale + 0.5))
-    if h * w <= max_patches:
-        return h, w
-    scale = math.sqrt(max_patches / (fh * fw))
-    h = max(1, min(max_patches, math.floor(fh * scale + 1e-9)))
-    w = max(1, min(max_patches // h, math.floor(fw * scale + 1e-9)))
-    return h, w
 
 
 class ImageTokenizer(Tokenizer):
-    """Images to patch tokens.
+    """Patch grids to vectors.
 
     Args:
         d_model: output width D.
-        patch_size: patch side p in pixels.
-        channels: 1 (gray) or 3 (RGB); inputs are converted by the rule in `image_io`.
-        max_patches: most patches per image; larger images are scaled down to fit.
-        min_patches: smaller images are scaled up to about this many patches (default 1: never).
-        max_pixels: inputs with more pixels than this are refused (checked before decoding).
         pos_embed: "sincos" (fixed) or "learned" (interpolated from `pos_grid`).
         pos_grid: (rows, cols) of the learned position grid.
-        class_token: prepend one learned token per image (for "cls" pooling).
-        mean, std: per-channel normalization after scaling to [0, 1]; default 0.5 and 0.5.
-        background: gray level that transparent pixels are composited over.
-        augment: torchvision v2 transforms applied in order to (C, H, W) in [0, 1] when
-            `prepare(..., train=True)`.
+        **preprocess: `ImagePreprocessor`'s arguments (patch_size, channels, max_patches,
+            class_token, augment, ...); with `class_token` this holds one learned token that
+            starts every image.
     """
 
-    modality = "image"
+    preprocessor_class = ImagePreprocessor
 
     def __init__(
         self,
         d_model: int,
-        patch_size: int = 16,
-        channels: int = 3,
-        max_patches: int = 256,
-        min_patches: int = 1,
-        max_pixels: int | None = PIL_MAX_PIXELS,
+        *,
         pos_embed: str = "sincos",
         pos_grid: Sequence[int] = (14, 14),
-        class_token: bool = False,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        background: float = 0.0,
-        augment: Sequence[Callable[[Tensor], Tensor]] = (),
+        **preprocess,
     ):
-        super().__init__(d_model)
-        if channels not in (1, 3):
-            raise InputError(f"image tokenizer 'channels' must be 1 or 3, got {channels}")
-        if patch_size < 1 or not 1 <= min_patches <= max_patches:
-            raise InputError(
-                "image tokenizer needs patch_size >= 1 and 1 <= min_patches <= max_patches"
-            )
-        self.patch_size, self.channels = patch_size, channels
-        self.min_patches, self.max_patches = min_patches, max_patches
-        self.max_pixels, self.background = max_pixels, background
-        self.mean = list(mean) if mean is not None else [0.5] * channels
-        self.std = list(std) if std is not None else [0.5] * channels
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise InputError(f"image tokenizer 'mean' and 'std' need {channels} values each")
-        self.augment = tuple(augment)  # a tuple: transforms are not submodules or state
-        self.patch_embed = PatchEmbed(channels, patch_size, d_model)
+        prep = ImagePreprocessor(**preprocess)
+        super().__init__(d_model, prep)
+        self.patch_embed = PatchEmbed(prep.channels, prep.patch_size, d_model)
         self.pos_embed = make_pos_embed(pos_embed, d_model, tuple(pos_grid))
-        self.class_token = nn.Parameter(torch.randn(d_model) * 0.02) if class_token else None
+        self.class_token = nn.Parameter(torch.randn(d_model) * 0.02) if prep.class_token else None
 
-    # --- CPU half ---------------------------------------------------------------------------
-    def read(self, raw, name: str | None = None) -> Tensor:
-        """Decode and check one input without converting it: (C, H, W), C in 1..4."""
-        return read_image(raw, self.max_pixels, name)
-
-    def load(self, raw, name: str | None = None) -> Tensor:
-        """Decode and check one input: float (channels, H, W) in [0, 1] at its own size."""
-        return load_image(raw, self.channels, self.background, self.max_pixels, name)
-
-    def prepare(self, raw, train: bool = False, name: str | None = None) -> Segment:
-        """An image to a normalized (C, h p, w p) segment; `train` applies `augment`.
-
-        Without augmentation, 8-bit images are resized before conversion to float (the fast
-        path; values then carry 8-bit rounding, as in Pillow-based pipelines).
-        """
-        img = self.read(raw, name)
-        size = tuple(img.shape[-2:])
-        augment = self.augment if train else ()
-        if augment or img.dtype != torch.uint8:
-            img = to_float(img, self.channels, self.background, name or "image input")
-            for transform in augment:
-                img = transform(img)
-        H, W = img.shape[-2:]
-        h, w = grid_size(H, W, self.patch_size, self.max_patches, self.min_patches)
-        p = self.patch_size
-        if (H, W) != (h * p, w * p):
-            img = TF.resize(img, [h * p, w * p], antialias=True)
-        img = to_float(img, self.channels, self.background, name or "image input")
-        img = TF.normalize(img, self.mean, self.std)
-        meta = {"size": size, "grid": (h, w)}
-        if isinstance(raw, str) or hasattr(raw, "__fspath__"):
-            meta["source"] = str(raw)
-        return Segment("image", img, meta)
-
-    def grid(self, seg: Segment) -> tuple[int, int]:
-        """The patch grid (h, w) of a prepared segment."""
-        data, p = seg.data, self.patch_size
-        if (
-            data.ndim != 3
-            or data.shape[0] != self.channels
-            or data.shape[1] % p
-            or data.shape[2] % p
-        ):
-            raise InputError(
-                f"image segment has shape {tuple(data.shape)}; expected ({self.channels}, H, W) "
-                f"with H and W multiples of {p} (use the image tokenizer's prepare)"
-            )
-        return data.shape[1] // p, data.shape[2] // p
-
-    def num_tokens(self, seg: Segment) -> int:
-        h, w = self.grid(seg)
-        return h * w + (self.class_token is not None)
-
-    def collate(self, segs: list[Segment]) -> dict[str, Tensor]:
-        """{"patches": (S, L, C p p) zero-padded, "grid": (S, 2) rows and columns}."""
-        grids = [self.grid(s) for s in segs]
-        p = self.patch_size
-        if len(set(grids)) == 1:
-            patches = patchify(torch.stack([s.data for s in segs]), p)  # (S, L, C*p*p)
-        else:
-            length = max(h * w for h, w in grids)
-            patches = segs[0].data.new_zeros(len(segs), length, self.channels * p * p)
-            for i, s in enumerate(segs):
-                h, w = grids[i]
-                patches[i, : h * w] = patchify(s.data, p)
-        return {"patches": patches, "grid": torch.tensor(grids, dtype=torch.long)}
-
-    # --- module half ------------------------------------------------------------------------
     def positions(self, grid: Tensor, length: int) -> Tensor:
         """2D positions for each image's grid, (S, length, D), or (1, length, D) if all match."""
         grids = [tuple(g) for g in grid.tolist()]

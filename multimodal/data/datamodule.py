@@ -1,7 +1,8 @@
 """`ExampleDataModule`: the shared DataLoader wiring for datasets that yield `Example`s.
 
-Subclasses build `self.splits` ("train", "val", "test" -> Dataset) in `setup`. The model's
-tokenizers (for `prepare`) and the task's collate function are handed in by `train()`.
+Subclasses build `self.splits` ("train", "val", "test" -> Dataset) in `setup`. The tokenizers'
+preprocessors (for `prepare`; built from the model's config, with no model) and the task's
+collate function are handed in by `train()`.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -12,15 +13,17 @@ from torch.utils.data import Dataset
 from multimodal.data.bad_samples import BadSamples
 from multimodal.data.resumable import ResumableLoader, SeededBatches
 from multimodal.errors import InputError
-from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizer import Preprocessor
 
 
 class ExampleDataModule(pl.LightningDataModule):
     """Args:
-    tokenizers: modality -> tokenizer, used by datasets to `prepare` raw inputs.
-    collate_fn: examples -> `Batch` (the task's `collate` bound to the model's tokenizers).
+    preprocessors: modality -> preprocessor, used by datasets to `prepare` raw inputs.
+    collate_fn: examples -> `Batch` (the task's `collate` bound to the preprocessors).
     batch_size, num_workers: DataLoader settings (`train_batch_size` may differ: a multi-task
         run gives each task a share of its steps).
+    multiprocessing_context: how DataLoader workers start ("fork", "spawn", "forkserver");
+        None: Python's default.
     on_bad_sample: "raise" stops at the first unreadable sample, "skip" counts and reports it,
         wherever it is met: reading the data at setup, or loading and batching it in a worker.
     order_seed: seed of the training order and of each sample's random draws (augmentation,
@@ -30,28 +33,29 @@ class ExampleDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        tokenizers: Mapping[str, Tokenizer],
+        preprocessors: Mapping[str, Preprocessor],
         collate_fn: Callable,
         batch_size: int = 32,
         num_workers: int = 0,
         on_bad_sample: str = "raise",
         order_seed: int = 0,
+        multiprocessing_context: str | None = None,
     ):
         super().__init__()
-        self.tokenizers = tokenizers
+        self.preprocessors = dict(preprocessors)  # Hydra hands a mapping over as a DictConfig
         self.collate_fn = collate_fn
         self.batch_size = self.train_batch_size = batch_size
-        self.num_workers = num_workers
+        self.num_workers, self.multiprocessing_context = num_workers, multiprocessing_context
         self.bad_samples = BadSamples(on_bad_sample)
         self.order_seed = order_seed
         self.splits: dict[str, Dataset] = {}
 
-    def tokenizer(self, modality: str) -> Tokenizer:
-        if modality not in self.tokenizers:
+    def preprocessor(self, modality: str) -> Preprocessor:
+        if modality not in self.preprocessors:
             raise InputError(
-                f"this data needs a {modality!r} tokenizer; the model has {list(self.tokenizers)}"
+                f"this data needs a {modality!r} tokenizer; the model has {list(self.preprocessors)}"
             )
-        return self.tokenizers[modality]
+        return self.preprocessors[modality]
 
     def loader(
         self, split: str, shuffle: bool = False, lengths: Sequence[float] | None = None
@@ -72,7 +76,9 @@ class ExampleDataModule(pl.LightningDataModule):
             rank=trainer.global_rank if trainer is not None else 0,
             world_size=trainer.world_size if trainer is not None else 1,
         )
-        return ResumableLoader(dataset, batches, collate_fn, self.num_workers)
+        return ResumableLoader(
+            dataset, batches, collate_fn, self.num_workers, self.multiprocessing_context
+        )
 
     def train_dataloader(self) -> ResumableLoader:
         return self.loader("train", shuffle=True)

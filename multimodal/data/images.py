@@ -21,34 +21,36 @@ from multimodal.data.datamodule import ExampleDataModule
 from multimodal.errors import InputError
 from multimodal.example import Example
 from multimodal.segment import Segment
+from multimodal.tokenizer import Preprocessor
 
 SPLITS = ("train", "val", "test")
 
 
 class ImageFolderDataset(Dataset):
-    """(path, class index) pairs; item i is an `Example` of one prepared image segment and its
-    class index, or, with `captions` (a text segment per class), the image followed by its
-    class's caption, the image as the bidirectional prefix."""
+    """(path, class index) pairs; item i is an `Example` of one segment that `preprocessor`
+    prepared and its class index, or, with `captions` (a text segment per class), the image
+    followed by its class's caption, the image as the bidirectional prefix."""
 
     def __init__(
         self,
         items: list[tuple[Path, int]],
-        tokenizer,
+        preprocessor: Preprocessor,
         train: bool = False,
         captions: list[Segment] | None = None,
     ):
-        self.items, self.tokenizer, self.train, self.captions = items, tokenizer, train, captions
+        self.items, self.preprocessor, self.train = items, preprocessor, train
+        self.captions = captions
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> Example:
         path, label = self.items[i]
-        seg = self.tokenizer.prepare(path, train=self.train)
+        seg = self.preprocessor.prepare(path, train=self.train)
         meta = {"path": str(path), "label": label}
         if self.captions is None:
             return Example([seg], target=label, meta=meta)
-        prefix = self.tokenizer.num_tokens(seg)
+        prefix = self.preprocessor.num_tokens(seg)
         return Example([seg, self.captions[label]], prefix_len=prefix, meta=meta)
 
 
@@ -65,7 +67,7 @@ class ImageFolderDataModule(ExampleDataModule):
     """Args (besides `ExampleDataModule`'s):
     root: the image tree (either layout above).
     classes: class folder names in index order; default: sorted folder names of the train split.
-    modality: the tokenizer that prepares the images.
+    modality: the preprocessor that prepares the images.
     val_fraction: share of each class carved from train when there is no val folder.
     test_fraction: share of each class carved for test (one-tree layout only).
     seed: seed of the carving permutation.
@@ -137,7 +139,7 @@ class ImageFolderDataModule(ExampleDataModule):
         if not self.verify:
             return True
         try:
-            self.tokenizer(self.modality).read(path)
+            self.preprocessor(self.modality).read(path)
         except InputError as e:
             self.bad_samples.handle(e)
             return False
@@ -180,12 +182,12 @@ class ImageFolderDataModule(ExampleDataModule):
             parts["train"], parts["test"] = self.carve(parts["train"], self.test_fraction)
         if "val" not in parts and self.val_fraction > 0:
             parts["train"], parts["val"] = self.carve(parts["train"], self.val_fraction)
-        tokenizer, captions = self.tokenizer(self.modality), self.captions()
+        preprocessor, captions = self.preprocessor(self.modality), self.captions()
         for split, by_class in parts.items():
             items = [(f, label) for label, files in sorted(by_class.items()) for f in files]
             if not items:
                 raise InputError(f"the {split} split of image folder {self.root} has no images")
-            self.splits[split] = ImageFolderDataset(items, tokenizer, split == "train", captions)
+            self.splits[split] = ImageFolderDataset(items, preprocessor, split == "train", captions)
 
     def captions(self) -> list[Segment] | None:
         """Each class's caption as a text segment ending in end-of-text, or None."""
@@ -198,7 +200,7 @@ class ImageFolderDataModule(ExampleDataModule):
             )
         if "{label}" not in self.caption:
             raise InputError(f"data.caption {self.caption!r} has no {{label}} for the class word")
-        text = self.tokenizer("text")
+        text = self.preprocessor("text")
         return [
             Segment(
                 "text", torch.tensor(text.encode(self.caption.replace("{label}", w)) + [text.eot])

@@ -98,7 +98,7 @@ class SameClassPairsDataModule(ExampleDataModule):
         if pairs_per_clip < 2:
             raise InputError(f"data.pairs_per_clip must be at least 2, got {pairs_per_clip}")
         self.image_data = ImageFolderDataModule(
-            **images, tokenizers=self.tokenizers, collate_fn=None
+            **images, preprocessors=self.preprocessors, collate_fn=None
         )
         self.image_data.bad_samples = self.bad_samples  # one policy and one report for both
         self.paths = {name: Path(p) for name, p in speech.items()}
@@ -123,7 +123,7 @@ class SameClassPairsDataModule(ExampleDataModule):
                 f"data.words has {len(self.words)} words for "
                 f"{len(self.image_data.classes)} image classes"
             )
-        image, audio = self.tokenizer("image"), self.tokenizer("audio")
+        image, audio = self.preprocessor("image"), self.preprocessor("audio")
         for n, (split, path) in enumerate(self.paths.items()):
             if split not in self.image_data.splits:
                 raise InputError(f"speech split {split!r} has no image split to pair with")

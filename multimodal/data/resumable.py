@@ -124,10 +124,17 @@ class ResumableLoader(DataLoader):
         batches: the batch order.
         collate_fn: a list of samples to a batch.
         num_workers: DataLoader workers (persistent when more than 0).
+        multiprocessing_context: how workers start ("fork", "spawn", "forkserver"); None: the
+            default. Everything above is picklable, as "spawn" and "forkserver" need.
     """
 
     def __init__(
-        self, dataset: Dataset, batches: SeededBatches, collate_fn: Callable, num_workers: int = 0
+        self,
+        dataset: Dataset,
+        batches: SeededBatches,
+        collate_fn: Callable,
+        num_workers: int = 0,
+        multiprocessing_context: str | None = None,
     ):
         super().__init__(
             SeededFetch(dataset),
@@ -136,6 +143,7 @@ class ResumableLoader(DataLoader):
             collate_fn=collate_fn,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
+            multiprocessing_context=multiprocessing_context if num_workers > 0 else None,
         )
         self.batches, self.cycle, self.yielded = batches, 0, 0
 

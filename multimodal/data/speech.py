@@ -28,7 +28,7 @@ from multimodal.data.datamodule import ExampleDataModule
 from multimodal.data.resumable import ResumableLoader
 from multimodal.errors import InputError
 from multimodal.example import Example
-from multimodal.tokenizer import Tokenizer
+from multimodal.tokenizer import Preprocessor
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def read_split(path: Path, bad: BadSamples, allow_outside: bool = False) -> list
 class SpeechDataset(Dataset):
     """Clip i -> `Example([audio segment], target=transcript, meta={"source", "where"})`."""
 
-    def __init__(self, clips: list[Clip], audio: Tokenizer):
+    def __init__(self, clips: list[Clip], audio: Preprocessor):
         self.clips, self.audio = clips, audio
 
     def __len__(self) -> int:
@@ -184,7 +184,7 @@ class SpeechDataModule(ExampleDataModule):
                 return None
         return Clip(clip.audio, text, clip.where)
 
-    def check_audio(self, clips: list[Clip], audio: Tokenizer, split: str) -> list[Clip]:
+    def check_audio(self, clips: list[Clip], audio: Preprocessor, split: str) -> list[Clip]:
         good = []
         for clip in tqdm(clips, desc=f"checking {split} clips", unit="clip", leave=False):
             try:
@@ -198,7 +198,7 @@ class SpeechDataModule(ExampleDataModule):
     def setup(self, stage=None) -> None:
         if self.splits:
             return
-        audio = self.tokenizer("audio")
+        audio = self.preprocessor("audio")
         for name, path in self.paths.items():
             read = read_split(path, self.bad_samples, self.allow_outside_paths)
             clips = [c for c in map(self.check_text, read) if c]

@@ -67,7 +67,7 @@ class TextDataModule(ExampleDataModule):
     def setup(self, stage=None) -> None:
         if self.splits:
             return
-        text = self.tokenizer("text")
+        text = self.preprocessor("text")
         train, val = [], []
         for path in read_corpus(self.root):
             try:

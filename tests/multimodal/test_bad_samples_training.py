@@ -187,7 +187,8 @@ def test_a_step_of_only_bad_samples_trains_nothing_and_the_run_goes_on(tiny_lm, 
     window = Example([Segment("text", torch.tensor(byte_encoding.encode("To be, or not to be")))])
     items = [window, window, Skipped("a.txt is empty"), Skipped("b.txt is empty"), window, window]
     task = LanguageModeling()
-    loader = DataLoader(items, batch_size=2, collate_fn=CollateGood(task.collator(tiny_lm), True))
+    collate_fn = CollateGood(task.collator(tiny_lm.preprocessors, tiny_lm.context_length), True)
+    loader = DataLoader(items, batch_size=2, collate_fn=collate_fn)
     adamw = partial(torch.optim.AdamW, lr=1e-2)
     module = MultimodalModule(tiny_lm, {"lm": task}, adamw, partial(warmup_cosine, warmup_steps=1))
     weights = Weights()

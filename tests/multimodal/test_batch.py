@@ -1,23 +1,26 @@
+"""`collate`: samples of any modalities to one padded batch, with preprocessors and no model."""
+
 import pytest
 import torch
 
 from multimodal.batch import collate
 from multimodal.errors import InputError
 from multimodal.segment import Segment
-from multimodal.tokenizers.text import TextTokenizer
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor
+from multimodal.tokenizers.text_preprocessor import TextPreprocessor
 
 
 @pytest.fixture
-def tokenizers(byte_encoding):
-    return {"text": TextTokenizer(8, encoding=byte_encoding)}
+def preprocessors(byte_encoding):
+    return {"text": TextPreprocessor(encoding=byte_encoding)}
 
 
 def seg(*ids):
     return Segment("text", torch.tensor(ids))
 
 
-def test_right_padding(tokenizers):
-    batch = collate([[seg(1, 2, 3)], [seg(4), seg(5)]], tokenizers)
+def test_right_padding(preprocessors):
+    batch = collate([[seg(1, 2, 3)], [seg(4), seg(5)]], preprocessors)
     assert batch.shape == (2, 3)
     assert batch.padding.tolist() == [[False, False, False], [False, False, True]]
     assert batch.positions.tolist() == [[0, 1, 2], [0, 1, 0]]
@@ -27,8 +30,8 @@ def test_right_padding(tokenizers):
     assert batch.gather("text", batch.inputs["text"]["ids"]).tolist() == [[1, 2, 3], [4, 5, -100]]
 
 
-def test_left_padding(tokenizers):
-    batch = collate([[seg(1, 2, 3)], [seg(4)]], tokenizers, pad_side="left", prefix_lens=[0, 1])
+def test_left_padding(preprocessors):
+    batch = collate([[seg(1, 2, 3)], [seg(4)]], preprocessors, pad_side="left", prefix_lens=[0, 1])
     assert batch.padding.tolist() == [[False, False, False], [True, True, False]]
     assert batch.positions.tolist() == [[0, 1, 2], [0, 0, 0]]
     assert batch.gather("text", batch.inputs["text"]["ids"]).tolist() == [
@@ -47,16 +50,14 @@ def test_left_padding(tokenizers):
         ([[seg(*range(9))]], "sample 0 is 9 tokens long; the model's context is 8"),
     ],
 )
-def test_bad_batches(tokenizers, samples, match):
+def test_bad_batches(preprocessors, samples, match):
     with pytest.raises(InputError, match=match):
-        collate(samples, tokenizers, max_len=8)
+        collate(samples, preprocessors, max_len=8)
 
 
-def test_markers_wrap_other_modalities_and_join_the_prefix(tokenizers):
-    from multimodal.tokenizers.image import ImageTokenizer
-
-    text = tokenizers["text"]
-    toks = {**tokenizers, "image": ImageTokenizer(8, patch_size=2, channels=1)}
+def test_markers_wrap_other_modalities_and_join_the_prefix(preprocessors):
+    text = preprocessors["text"]
+    toks = {**preprocessors, "image": ImagePreprocessor(patch_size=2, channels=1)}
     begin, end = text.markers("image")
     image = toks["image"].prepare(torch.rand(2, 4))  # 2 patches
     batch = collate([[image, seg(7)], [seg(5), image]], toks, prefix_lens=[2, 1])

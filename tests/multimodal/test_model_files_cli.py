@@ -98,7 +98,7 @@ def test_the_cli_trust_list_lets_a_stored_config_name_a_class(good, tmp_path, ca
     assert record["mode"] == "generate" and isinstance(record["result"], str)
     (compose_,) = (
         multimodal.load(path, allow=["torchvision.transforms.v2.Compose"])
-        .model.tokenizers["image"]
+        .model.preprocessor("image")
         .augment
     )
     assert type(compose_.transforms[0]).__name__ == "RandomHorizontalFlip"

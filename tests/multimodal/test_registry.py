@@ -71,7 +71,7 @@ def test_the_projects_classes_build(config):
     model = registry.build(config)
     assert isinstance(model, MultimodalModel)
     assert set(model.heads) == {"lm", "classifier"}
-    (affine,) = model.tokenizers["image"].augment
+    (affine,) = model.preprocessor("image").augment
     assert type(affine).__name__ == "RandomAffine" and list(affine.translate) == [0.1, 0.1]
 
 

@@ -70,7 +70,7 @@ def examples(model, texts=TRANSCRIPTS) -> list[Example]:
 
 
 def batch_for(task, model, exs):
-    return task.collator(model)(exs)
+    return task.collator(model.preprocessors, model.context_length)(exs)
 
 
 def test_ar_batch_is_audio_prefix_then_transcript_with_targets_on_the_transcript_only():

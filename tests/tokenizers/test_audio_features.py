@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from multimodal.tokenizers.audio import AudioTokenizer
 from multimodal.tokenizers.audio_features import LogMel
+from multimodal.tokenizers.audio_preprocessor import AudioPreprocessor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TOLERANCE = 1e-4  # absolute, on features that span about [-1.5, 1.5]
@@ -33,7 +33,7 @@ def whisper_audio():
 
 
 def test_features_match_whisper_reference_values():
-    segment = AudioTokenizer(8).prepare(FIXTURES / "three_one_four.wav")
+    segment = AudioPreprocessor().prepare(FIXTURES / "three_one_four.wav")
     reference = torch.from_numpy(np.load(FIXTURES / "three_one_four.whisper_mel.npy"))
     assert segment.data.shape == reference.shape == (80, 100)
     assert (segment.data - reference).abs().max() < TOLERANCE
@@ -56,8 +56,8 @@ def test_features_match_live_whisper(seconds):
 
 def test_file_path_reads_the_same_samples_whisper_was_given():
     samples, rate = sf.read(FIXTURES / "three_one_four.wav", dtype="float32")
-    from_array = AudioTokenizer(8).prepare((samples, rate)).data
-    from_file = AudioTokenizer(8).prepare(str(FIXTURES / "three_one_four.wav")).data
+    from_array = AudioPreprocessor().prepare((samples, rate)).data
+    from_file = AudioPreprocessor().prepare(str(FIXTURES / "three_one_four.wav")).data
     assert torch.equal(from_array, from_file)
 
 
@@ -96,4 +96,4 @@ def test_the_tokenizer_refuses_non_finite_features(monkeypatch):
     monkeypatch.setattr(audio_io, "MAX_AMPLITUDE", float("inf"))
     wave = np.full(16000, 1e20, np.float32)
     with pytest.raises(InputError, match="array gives non-finite log-mel features"):
-        AudioTokenizer(8).prepare((wave, 16000))
+        AudioPreprocessor().prepare((wave, 16000))

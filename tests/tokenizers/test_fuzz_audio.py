@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as nps
 
 from multimodal.errors import InputError
-from multimodal.tokenizers.audio import AudioTokenizer
+from multimodal.tokenizers.audio_preprocessor import AudioPreprocessor
 
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")),
@@ -57,11 +57,11 @@ WAVES = st.tuples(st.integers(1, 12_000), st.integers(1, 3), LOUDNESS).map(
 
 
 @pytest.fixture(scope="module")
-def tok() -> AudioTokenizer:
-    return AudioTokenizer(16, max_seconds=MAX_SECONDS)
+def tok() -> AudioPreprocessor:
+    return AudioPreprocessor(max_seconds=MAX_SECONDS)
 
 
-def check(tok: AudioTokenizer, raw) -> None:
+def check(tok: AudioPreprocessor, raw) -> None:
     """A segment of finite log-mel no longer than max_seconds, or one InputError."""
     try:
         seg = tok.prepare(raw)

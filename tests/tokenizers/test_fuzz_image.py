@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as nps
 from PIL import Image
 
 from multimodal.errors import InputError
-from multimodal.tokenizers.image import ImageTokenizer
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor
 
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")),
@@ -65,20 +65,20 @@ def as_tensor(arr: np.ndarray, channels_first: bool):
 
 
 @pytest.fixture(scope="module", params=[1, 3])
-def tok(request) -> ImageTokenizer:
-    return ImageTokenizer(
-        8, patch_size=4, channels=request.param, max_patches=16, max_pixels=MAX_PIXELS
+def tok(request) -> ImagePreprocessor:
+    return ImagePreprocessor(
+        patch_size=4, channels=request.param, max_patches=16, max_pixels=MAX_PIXELS
     )
 
 
-def check_segment(tok: ImageTokenizer, raw) -> None:
+def check_segment(tok: ImagePreprocessor, raw) -> None:
     seg = tok.prepare(raw)
     h, w = seg.meta["grid"]
     assert seg.data.shape == (tok.channels, 4 * h, 4 * w) and seg.data.dtype == torch.float32
     assert 1 <= h * w <= 16 and bool(torch.isfinite(seg.data).all())
 
 
-def prepare_or_input_error(tok: ImageTokenizer, raw) -> None:
+def prepare_or_input_error(tok: ImagePreprocessor, raw) -> None:
     try:
         check_segment(tok, raw)
     except InputError:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as nps
 
 from multimodal.errors import InputError
-from multimodal.tokenizers.text import TextTokenizer, clean_text
+from multimodal.tokenizers.text_preprocessor import TextPreprocessor, clean_text
 from multimodal.tokenizers.vocab import GPT4_PATTERN, export_vocab, load_encoding
 
 FUZZ = settings(
@@ -64,8 +64,8 @@ def as_tensor(arr: np.ndarray):
 
 
 @pytest.fixture(scope="module")
-def tok(byte_encoding) -> TextTokenizer:
-    return TextTokenizer(8, encoding=byte_encoding)
+def tok(byte_encoding) -> TextPreprocessor:
+    return TextPreprocessor(encoding=byte_encoding)
 
 
 def id_lists(vocab_size: int):
@@ -99,7 +99,7 @@ def test_prepare_any_object_gives_a_segment_or_one_input_error(tok, data):
 
 
 def acceptable(raw, vocab_size: int) -> bool:
-    """What `TextTokenizer.prepare` promises to take: a non-empty str, or non-empty integer
+    """What `TextPreprocessor.prepare` promises to take: a non-empty str, or non-empty integer
     ids in [0, vocab_size) as a list, a tuple, or a 1-D integer array or tensor."""
     if isinstance(raw, str):
         return bool(raw)
@@ -143,7 +143,7 @@ def test_inline_vocabulary_with_any_values_gives_an_encoding_or_one_input_error(
         return
     text = data.draw(TEXTS.filter(bool))
     try:  # an accepted pattern may still skip or fail on some text: prepare names it
-        seg = TextTokenizer(4, encoding=encoding).prepare(text)
+        seg = TextPreprocessor(encoding=encoding).prepare(text)
     except InputError:
         assert encoding._pat_str != GPT4_PATTERN
         return

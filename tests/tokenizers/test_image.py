@@ -1,4 +1,5 @@
-"""Image tokenizer: grids, patch layout, 2D positions, mixed sizes, augmentation, shapes."""
+"""Image: the preprocessor's grids, patch layout, normalization and augmentation; the module's
+2D positions, mixed sizes and shapes."""
 
 import math
 import pickle
@@ -12,7 +13,8 @@ from torchvision.transforms import v2
 
 from multimodal.errors import InputError
 from multimodal.segment import Segment
-from multimodal.tokenizers.image import ImageTokenizer, grid_size
+from multimodal.tokenizers.image import ImageTokenizer
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor, grid_size
 from multimodal.tokenizers.patch_embed import patchify
 from multimodal.tokenizers.pos_embed_2d import Learned2d, SinCos2d, make_pos_embed
 
@@ -22,7 +24,7 @@ from multimodal.tokenizers.pos_embed_2d import Learned2d, SinCos2d, make_pos_emb
 )
 def test_grid_at_patch_4(size, grid):
     assert grid_size(*size, patch_size=4, max_patches=1024) == grid
-    tok = ImageTokenizer(16, patch_size=4, channels=1, max_patches=1024)
+    tok = ImagePreprocessor(patch_size=4, channels=1, max_patches=1024)
     seg = tok.prepare(torch.rand(1, *size))
     assert seg.meta["grid"] == grid
     assert tuple(seg.data.shape) == (1, grid[0] * 4, grid[1] * 4)
@@ -43,11 +45,11 @@ def test_min_patches_scales_small_images_up():
     assert grid_size(21, 21, 7, max_patches=16, min_patches=16) == (4, 4)
     assert grid_size(42, 42, 7, max_patches=16, min_patches=16) == (4, 4)  # down, exactly
     assert grid_size(14, 7, 7, max_patches=64, min_patches=8) == (4, 2)  # aspect kept
-    tok = ImageTokenizer(8, patch_size=7, channels=1, max_patches=16, min_patches=16)
+    tok = ImagePreprocessor(patch_size=7, channels=1, max_patches=16, min_patches=16)
     for size in [(21, 21), (28, 28), (56, 56), (90, 90)]:
         assert tok.prepare(torch.rand(1, *size)).data.shape == (1, 28, 28)
     with pytest.raises(InputError, match="1 <= min_patches <= max_patches"):
-        ImageTokenizer(8, max_patches=4, min_patches=5)
+        ImagePreprocessor(max_patches=4, min_patches=5)
 
 
 def test_patchify_equals_a_hand_computed_unfold():
@@ -132,20 +134,20 @@ def test_mixed_sizes_pack_without_cropping_and_match_single_images():
 
 
 def test_normalization_and_resize_rule():
-    tok = ImageTokenizer(8, patch_size=4, channels=1, mean=[0.25], std=[0.5])
+    tok = ImagePreprocessor(patch_size=4, channels=1, mean=[0.25], std=[0.5])
     seg = tok.prepare(torch.full((1, 8, 8), 0.75))
     assert torch.allclose(seg.data, torch.ones(1, 8, 8))  # (0.75 - 0.25) / 0.5
     seg = tok.prepare(torch.full((1, 30, 34), 0.5))  # resized to 32 x 36, values kept
     assert seg.data.shape == (1, 32, 36) and seg.meta["size"] == (30, 34)
     assert torch.allclose(seg.data, torch.full_like(seg.data, 0.5))
-    big = ImageTokenizer(8, patch_size=16, channels=3, max_patches=256)
+    big = ImagePreprocessor(patch_size=16, channels=3, max_patches=256)
     seg = big.prepare(torch.rand(3, 427, 640))
     assert seg.data.shape == (3, 13 * 16, 19 * 16)
 
 
 def test_8_bit_fast_path_matches_the_float_path():
-    tok = ImageTokenizer(
-        8, patch_size=16, channels=3, max_patches=12, mean=[0.0] * 3, std=[1.0] * 3
+    tok = ImagePreprocessor(
+        patch_size=16, channels=3, max_patches=12, mean=[0.0] * 3, std=[1.0] * 3
     )
     pixels = torch.randint(0, 256, (3, 61, 90), dtype=torch.uint8)
     fast = tok.prepare(pixels).data  # resized as uint8, then scaled
@@ -160,25 +162,26 @@ def test_augmentation_only_when_training():
     img = torch.rand(1, 4, 6)
     assert torch.allclose(tok.prepare(img).data, (img - 0.5) / 0.5)
     assert torch.allclose(tok.prepare(img, train=True).data, (img.flip(-1) - 0.5) / 0.5)
+    assert tok.preprocessor.augment == (flip,)
     assert "augment" not in dict(tok.named_modules())  # transforms hold no state
     assert not any("augment" in k for k in tok.state_dict())
 
 
-def test_prepare_is_picklable_for_workers():
-    tok = ImageTokenizer(8, patch_size=2, channels=1, augment=[v2.RandomHorizontalFlip()])
+def test_preprocessor_is_picklable_for_workers():
+    tok = ImagePreprocessor(patch_size=2, channels=1, augment=[v2.RandomHorizontalFlip()])
     clone = pickle.loads(pickle.dumps(tok))
     img = torch.rand(1, 4, 4)
     assert torch.equal(clone.prepare(img).data, tok.prepare(img).data)
 
 
 def test_segment_that_did_not_come_from_prepare_is_named():
-    tok = ImageTokenizer(8, patch_size=4, channels=1)
+    tok = ImagePreprocessor(patch_size=4, channels=1)
     with pytest.raises(InputError, match=r"image segment has shape \(1, 6, 8\)"):
         tok.num_tokens(Segment("image", torch.zeros(1, 6, 8)))
     with pytest.raises(InputError, match="channels' must be 1 or 3"):
-        ImageTokenizer(8, channels=2)
+        ImagePreprocessor(channels=2)
     with pytest.raises(InputError, match="'mean' and 'std' need 3 values"):
-        ImageTokenizer(8, mean=[0.5])
+        ImagePreprocessor(mean=[0.5])
 
 
 def test_an_animated_file_prepares_as_its_first_frame(tmp_path):
@@ -186,13 +189,13 @@ def test_an_animated_file_prepares_as_its_first_frame(tmp_path):
     frames = [Image.fromarray(first).quantize(8), Image.fromarray(255 - first).quantize(8)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     frames[0].convert("RGB").save(tmp_path / "first.png")
-    tok = ImageTokenizer(8, patch_size=4)
+    tok = ImagePreprocessor(patch_size=4)
     anim, still = tok.prepare(tmp_path / "anim.gif"), tok.prepare(str(tmp_path / "first.png"))
     assert torch.equal(anim.data, still.data) and anim.meta["grid"] == still.meta["grid"] == (2, 2)
     assert anim.meta["source"] == str(tmp_path / "anim.gif")
 
 
 def test_frames_in_one_tensor_are_refused_not_cut():
-    tok = ImageTokenizer(8, patch_size=4)
+    tok = ImagePreprocessor(patch_size=4)
     with pytest.raises(InputError, match=r"frame 3 has shape \(2, 3, 8, 8\), several images"):
         tok.prepare(torch.rand(2, 3, 8, 8), name="frame 3")

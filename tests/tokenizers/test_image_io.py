@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from multimodal.errors import InputError
-from multimodal.tokenizers.image import ImageTokenizer
 from multimodal.tokenizers.image_io import FILE_BYTES_PER_PIXEL, FILE_SLACK_BYTES, load_image
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)  # (H, W, C)
@@ -145,7 +145,7 @@ def test_bad_arrays_are_named():
     with pytest.raises(InputError, match="type list is not supported"):
         load_image([[0.0]])
     with pytest.raises(InputError, match="image input is 4x4 = 16 pixels"):
-        ImageTokenizer(8, max_pixels=10).prepare(torch.rand(3, 4, 4))
+        ImagePreprocessor(max_pixels=10).prepare(torch.rand(3, 4, 4))
 
 
 FIRST = RNG.integers(0, 256, (6, 5, 3), dtype=np.uint8)  # (H, W, C), frame 0
@@ -242,7 +242,7 @@ def test_paths_that_are_not_regular_files_are_refused_before_reading(tmp_path):
 )
 def test_arrays_and_objects_that_are_no_image_are_named(array, message):
     with pytest.raises(InputError, match=f"image input .*{message}"):
-        ImageTokenizer(8, patch_size=4).prepare(array)
+        ImagePreprocessor(patch_size=4).prepare(array)
 
 
 def test_float_widths_and_byte_orders_read_as_the_same_pixels():
@@ -263,9 +263,9 @@ def test_size_is_checked_before_an_array_is_copied():
     # 10^10 pixels as a broadcast view of one byte: copying it would take 30 GB
     huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (10**5, 10**5, 3))
     with pytest.raises(InputError, match="is 100000x100000 = 10000000000 pixels"):
-        ImageTokenizer(8).prepare(huge)
+        ImagePreprocessor().prepare(huge)
     with pytest.raises(InputError, match="is 100000x100000"):
-        ImageTokenizer(8).prepare(torch.zeros(1, 1, 1).expand(1, 10**5, 10**5))
+        ImagePreprocessor().prepare(torch.zeros(1, 1, 1).expand(1, 10**5, 10**5))
 
 
 PIL_MODES = ["1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "LA", "PA", "RGBX"]

@@ -1,4 +1,5 @@
-"""TextTokenizer: ids, special tokens, the Tokenizer protocol, bad input, round trips."""
+"""Text: the preprocessor's ids, special tokens, protocol, bad input and round trips; the
+module's embedding."""
 
 import pickle
 
@@ -13,12 +14,23 @@ from omegaconf import DictConfig, OmegaConf
 
 from multimodal.errors import InputError
 from multimodal.segment import Segment
-from multimodal.tokenizers.text import BATCH_CHARS_PER_TEXT, TextTokenizer, clean_text
-from multimodal.tokenizers.vocab import SPECIAL_TOKENS, export_vocab
+from multimodal.tokenizers import text_preprocessor
+from multimodal.tokenizers.text import TextTokenizer
+from multimodal.tokenizers.text_preprocessor import (
+    BATCH_CHARS_PER_TEXT,
+    TextPreprocessor,
+    clean_text,
+)
+from multimodal.tokenizers.vocab import SPECIAL_TOKENS, export_vocab, load_encoding
 
 
 @pytest.fixture(scope="module")
-def gpt2() -> TextTokenizer:
+def gpt2() -> TextPreprocessor:
+    return TextPreprocessor(vocab="gpt2")
+
+
+@pytest.fixture(scope="module")
+def gpt2_module() -> TextTokenizer:
     torch.manual_seed(0)
     return TextTokenizer(d_model=16, vocab="gpt2")
 
@@ -54,10 +66,20 @@ def test_special_tokens_are_present_distinct_and_decode_to_their_names(gpt2):
         gpt2.special("<|nope|>")
 
 
-def test_vocab_size_covers_ranks_and_specials(gpt2, byte_encoding):
-    assert gpt2.vocab_size == 50261 == gpt2.embedding.num_embeddings
-    tok = TextTokenizer(8, encoding=byte_encoding)
+def test_vocab_size_covers_ranks_and_specials(gpt2, gpt2_module, byte_encoding):
+    assert gpt2.vocab_size == 50261 == gpt2_module.embedding.num_embeddings
+    tok = TextPreprocessor(encoding=byte_encoding)
     assert tok.vocab_size == len(byte_encoding._mergeable_ranks) + len(SPECIAL_TOKENS)
+
+
+def test_the_module_passes_ids_and_text_on_to_its_preprocessor(gpt2, gpt2_module):
+    text = "To be, or not to be"
+    assert gpt2_module.encode(text) == gpt2.encode(text) == gpt2_module.prepare(text).data.tolist()
+    assert gpt2_module.decode(gpt2.encode(text)) == text
+    assert gpt2_module.eot == gpt2.eot and gpt2_module.special("<|end_image|>") == gpt2.special(
+        "<|end_image|>"
+    )
+    assert gpt2_module.markers("image") == gpt2.markers("image") is not None
 
 
 def test_prepare_str_and_ids(gpt2):
@@ -136,7 +158,7 @@ def test_a_pattern_that_skips_text_or_matches_nothing_is_named_at_prepare(byte_e
     def tokenizer(pattern):
         ranks = byte_encoding._mergeable_ranks
         enc = tiktoken.Encoding("p", pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
-        return TextTokenizer(8, encoding=enc)
+        return TextPreprocessor(encoding=enc)
 
     with pytest.raises(InputError, match="text input gives no tokens"):
         tokenizer(r"\d").prepare("abc")
@@ -144,40 +166,41 @@ def test_a_pattern_that_skips_text_or_matches_nothing_is_named_at_prepare(byte_e
         tokenizer("a|").prepare("bbb")  # tiktoken panics on an empty piece
 
 
-def test_collate_and_forward_shapes_and_values(gpt2):
+def test_collate_and_forward_shapes_and_values(gpt2, gpt2_module):
     segs = [gpt2.prepare("To be, or not to be"), gpt2.prepare("hello")]
     collated = gpt2.collate(segs)
     S, L = 2, gpt2.num_tokens(segs[0])
     assert collated["ids"].shape == (S, L)
     assert collated["ids"][1, 1:].eq(0).all()  # right padding
-    out = gpt2(collated)
+    out = gpt2_module(collated)
     assert out.shape == (S, L, 16)
-    expected = gpt2.embedding.weight[segs[1].data[0]] + gpt2.modality_embedding
+    expected = gpt2_module.embedding.weight[segs[1].data[0]] + gpt2_module.modality_embedding
     torch.testing.assert_close(out[1, 0], expected)
 
 
 def test_constructor_needs_exactly_one_source(byte_encoding):
-    with pytest.raises(InputError, match="exactly one"):
-        TextTokenizer(8)
-    with pytest.raises(InputError, match="exactly one"):
-        TextTokenizer(8, vocab="gpt2", encoding=byte_encoding)
+    for build in (TextPreprocessor, lambda **kw: TextTokenizer(8, **kw)):
+        with pytest.raises(InputError, match="exactly one"):
+            build()
+        with pytest.raises(InputError, match="exactly one"):
+            build(vocab="gpt2", encoding=byte_encoding)
 
 
 def test_bad_vocabularies_are_refused(tmp_path):
     with pytest.raises(InputError, match="neither a rank file nor one of"):
-        TextTokenizer(8, vocab="gpt-17")
+        TextPreprocessor(vocab="gpt-17")
     with pytest.raises(InputError, match="does not exist"):
-        TextTokenizer(8, vocab=str(tmp_path / "missing.tiktoken"))
+        TextPreprocessor(vocab=str(tmp_path / "missing.tiktoken"))
     garbled = tmp_path / "garbled.tiktoken"
     garbled.write_text("this is not a rank file\n")
     with pytest.raises(InputError, match=f"{garbled} line 1"):
-        TextTokenizer(8, vocab=str(garbled))
+        TextPreprocessor(vocab=str(garbled))
 
 
 def test_inline_vocabulary_gives_the_same_ids(rank_file):
-    from_file = TextTokenizer(8, vocab=str(rank_file))
+    from_file = TextPreprocessor(vocab=str(rank_file))
     inline = from_file.portable_config()["vocab"]
-    from_dict = TextTokenizer(8, vocab=inline)
+    from_dict = TextPreprocessor(vocab=inline)
     text = "To be, or not to be, that is the question 🙂"
     assert from_dict.encode(text) == from_file.encode(text)
     assert from_dict.vocab_size == from_file.vocab_size
@@ -187,19 +210,26 @@ def test_inline_vocabulary_gives_the_same_ids(rank_file):
     assert export_vocab(from_dict.encoding) == inline
 
 
-def test_inline_vocabulary_through_hydra_instantiate(rank_file):
+def test_inline_vocabulary_through_hydra_instantiate(rank_file, monkeypatch):
     """Hydra hands the stored vocabulary over as a DictConfig; it must rebuild the same ids."""
+    given = []
+
+    def spy(vocab):
+        given.append(vocab)
+        return load_encoding(vocab)
+
+    monkeypatch.setattr(text_preprocessor, "load_encoding", spy)
     from_file = TextTokenizer(8, vocab=str(rank_file))
     target = {"_target_": "multimodal.tokenizers.text.TextTokenizer", "d_model": 8}
     rebuilt = instantiate(OmegaConf.create({**target, **from_file.portable_config()}))
-    assert isinstance(rebuilt.vocab, DictConfig)
+    assert isinstance(given[-1], DictConfig)
     text = "the tea is hot; to be 🙂"
     assert rebuilt.encode(text) == from_file.encode(text)
     assert rebuilt.eot == from_file.eot and rebuilt.vocab_size == from_file.vocab_size
 
 
-def test_tokenizer_pickles_for_dataloader_workers(rank_file):
-    tok = TextTokenizer(8, vocab=str(rank_file))
+def test_preprocessor_pickles_for_dataloader_workers(rank_file):
+    tok = TextPreprocessor(vocab=str(rank_file))
     copy = pickle.loads(pickle.dumps(tok))
     assert copy.prepare("the tea").data.tolist() == tok.prepare("the tea").data.tolist()
 

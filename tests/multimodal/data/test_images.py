@@ -14,7 +14,8 @@ from torchvision.transforms import v2
 
 from multimodal.data.images import ImageFolderDataModule
 from multimodal.errors import InputError
-from multimodal.tokenizers.image import ImageTokenizer
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor
+from multimodal.tokenizers.text_preprocessor import TextPreprocessor
 
 
 def save(path: Path, value: int, size=(8, 8)) -> Path:
@@ -30,11 +31,11 @@ def flat_tree(root: Path, counts: dict[str, int]) -> Path:
     return root
 
 
-def datamodule(root, policy="raise", tokenizer=None, **kwargs) -> ImageFolderDataModule:
-    tok = tokenizer or ImageTokenizer(8, patch_size=4, channels=1)
+def datamodule(root, policy="raise", preprocessor=None, **kwargs) -> ImageFolderDataModule:
+    tok = preprocessor or ImagePreprocessor(patch_size=4, channels=1)
     return ImageFolderDataModule(
         root=root,
-        tokenizers={"image": tok},
+        preprocessors={"image": tok},
         collate_fn=list,
         batch_size=4,
         on_bad_sample=policy,
@@ -92,8 +93,8 @@ def test_augmentation_on_the_train_split_only(tmp_path):
         path = tmp_path / split / "a" / "x.png"
         path.parent.mkdir(parents=True)
         Image.fromarray(np.tile(np.arange(8, dtype=np.uint8) * 30, (8, 1))).save(path)
-    tok = ImageTokenizer(8, patch_size=4, channels=1, augment=[v2.RandomHorizontalFlip(p=1.0)])
-    dm = datamodule(tmp_path, tokenizer=tok)
+    tok = ImagePreprocessor(patch_size=4, channels=1, augment=[v2.RandomHorizontalFlip(p=1.0)])
+    dm = datamodule(tmp_path, preprocessor=tok)
     dm.setup("fit")
     train, val = dm.splits["train"][0].segments[0].data, dm.splits["val"][0].segments[0].data
     assert torch.equal(train, val.flip(-1))
@@ -141,11 +142,11 @@ def test_bad_input_raises_naming_it_or_is_skipped_and_counted(tmp_path, case):
     make, where, message = BAD[case]
     flat_tree(tmp_path, {"cat": 3, "fox": 2})
     make(tmp_path / where)
-    tok = ImageTokenizer(8, patch_size=4, channels=1, max_pixels=1000)
+    tok = ImagePreprocessor(patch_size=4, channels=1, max_pixels=1000)
     with pytest.raises(InputError, match=message):
-        datamodule(tmp_path, tokenizer=tok, val_fraction=0.0).setup("fit")
+        datamodule(tmp_path, preprocessor=tok, val_fraction=0.0).setup("fit")
 
-    dm = datamodule(tmp_path, "skip", tokenizer=tok, val_fraction=0.0)
+    dm = datamodule(tmp_path, "skip", preprocessor=tok, val_fraction=0.0)
     dm.setup("fit")
     assert len(dm.splits["train"]) == 5  # every good file is kept
     assert len(dm.bad_samples.skipped) == 1
@@ -178,14 +179,12 @@ def test_hidden_files_are_ignored(tmp_path):
 
 
 def test_captions_turn_images_into_image_then_text_examples(tmp_path, byte_encoding):
-    from multimodal.tokenizers.text import TextTokenizer
-
     root = flat_tree(tmp_path / "tree", {"0": 3, "1": 3})
-    text = TextTokenizer(8, encoding=byte_encoding)
-    image = ImageTokenizer(8, patch_size=4, channels=1)
+    text = TextPreprocessor(encoding=byte_encoding)
+    image = ImagePreprocessor(patch_size=4, channels=1)
     dm = ImageFolderDataModule(
         root=root,
-        tokenizers={"image": image, "text": text},
+        preprocessors={"image": image, "text": text},
         collate_fn=list,
         caption="It shows {label}.",
         label_words=["zero", "one"],
@@ -206,11 +205,9 @@ def test_captions_turn_images_into_image_then_text_examples(tmp_path, byte_encod
     ],
 )
 def test_bad_captions_are_named(tmp_path, byte_encoding, kwargs, match):
-    from multimodal.tokenizers.text import TextTokenizer
-
     root = flat_tree(tmp_path / "tree", {"0": 2, "1": 2})
-    toks = {"image": ImageTokenizer(8, patch_size=4, channels=1)}
-    toks["text"] = TextTokenizer(8, encoding=byte_encoding)
-    dm = ImageFolderDataModule(root=root, tokenizers=toks, collate_fn=list, **kwargs)
+    preps = {"image": ImagePreprocessor(patch_size=4, channels=1)}
+    preps["text"] = TextPreprocessor(encoding=byte_encoding)
+    dm = ImageFolderDataModule(root=root, preprocessors=preps, collate_fn=list, **kwargs)
     with pytest.raises(InputError, match=match):
         dm.setup()

@@ -7,8 +7,8 @@ import pytest
 
 from multimodal.data.pairs import SameClassPairsDataModule
 from multimodal.errors import InputError
-from multimodal.tokenizers.audio import AudioTokenizer
-from multimodal.tokenizers.image import ImageTokenizer
+from multimodal.tokenizers.audio_preprocessor import AudioPreprocessor
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -23,9 +23,9 @@ def pairs_module(root, **kwargs) -> SameClassPairsDataModule:
     )
     return SameClassPairsDataModule(
         **{**settings, **kwargs},
-        tokenizers={
-            "image": ImageTokenizer(8, patch_size=7, channels=1),
-            "audio": AudioTokenizer(8, max_seconds=1.0),
+        preprocessors={
+            "image": ImagePreprocessor(patch_size=7, channels=1),
+            "audio": AudioPreprocessor(max_seconds=1.0),
         },
         collate_fn=list,
     )

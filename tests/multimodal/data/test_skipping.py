@@ -3,7 +3,6 @@ run naming the file; collate drops only the samples that break it; the record of
 skipped is exact and plain."""
 
 import io
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +17,14 @@ from multimodal.data.skipping import CollateGood, SkipBadSamples, Skipped
 from multimodal.errors import InputError
 from multimodal.example import Example
 from multimodal.tasks.classification import Classification
-from multimodal.tokenizers.image import ImageTokenizer
+from multimodal.tokenizers.image_preprocessor import ImagePreprocessor
 
-TOKENIZERS = {"image": ImageTokenizer(8, patch_size=4, channels=1)}
+PREPROCESSORS = {"image": ImagePreprocessor(patch_size=4, channels=1)}
 
 
 def collate_fn(max_len=64):
     """A picklable examples -> `Batch` with class targets, as training uses."""
-    return partial(Classification(num_classes=2).collate, tokenizers=TOKENIZERS, max_len=max_len)
+    return Classification(num_classes=2).collator(PREPROCESSORS, max_len)
 
 
 def image_tree(root: Path) -> Path:
@@ -41,7 +40,7 @@ def image_tree(root: Path) -> Path:
 def image_data(root: Path, policy: str) -> ImageFolderDataModule:
     dm = ImageFolderDataModule(
         root=root,
-        tokenizers=TOKENIZERS,
+        preprocessors=PREPROCESSORS,
         collate_fn=collate_fn(),
         batch_size=4,
         num_workers=2,
@@ -72,7 +71,7 @@ def test_raise_policy_stops_at_a_bad_file_met_in_a_worker(tmp_path):
 
 
 def example(name: str, pixels: int) -> Example:
-    seg = TOKENIZERS["image"].prepare(torch.zeros(1, pixels, pixels))
+    seg = PREPROCESSORS["image"].prepare(torch.zeros(1, pixels, pixels))
     return Example([seg], target=0, meta={"path": name})
 
 

@@ -12,7 +12,7 @@ import torch
 from multimodal.data.resumable import SeededBatches
 from multimodal.data.speech import SpeechDataModule
 from multimodal.errors import InputError
-from multimodal.tokenizers.audio import AudioTokenizer
+from multimodal.tokenizers.audio_preprocessor import AudioPreprocessor
 
 CHARS = " 'abcdefghijklmnopqrstuvwxyz"
 
@@ -30,10 +30,10 @@ def write_manifest(folder: Path, rows: list[dict]) -> Path:
 
 
 def module(splits, policy="raise", **kwargs) -> SpeechDataModule:
-    tokenizers = {"audio": AudioTokenizer(8, max_seconds=1.0)}
+    preprocessors = {"audio": AudioPreprocessor(max_seconds=1.0)}
     return SpeechDataModule(
         splits={k: str(v) for k, v in splits.items()},
-        tokenizers=tokenizers,
+        preprocessors=preprocessors,
         collate_fn=list,
         batch_size=2,
         on_bad_sample=policy,

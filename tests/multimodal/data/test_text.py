@@ -5,7 +5,7 @@ import torch
 
 from multimodal.data.text import TextDataModule
 from multimodal.errors import InputError
-from multimodal.tokenizers.text import TextTokenizer
+from multimodal.tokenizers.text_preprocessor import TextPreprocessor
 
 BAD = {
     "nul.txt": (b"\x00" * 100, "holds NUL bytes"),
@@ -20,7 +20,7 @@ def text_data(root, byte_encoding, policy) -> TextDataModule:
     return TextDataModule(
         root,
         block_size=8,
-        tokenizers={"text": TextTokenizer(8, encoding=byte_encoding)},
+        preprocessors={"text": TextPreprocessor(encoding=byte_encoding)},
         collate_fn=list,
         on_bad_sample=policy,
     )
