@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from common import measure, record
 
+from multimodal.inference_mode import inference_mode
 from multimodal.model import MultimodalModel
 from multimodal.segment import Segment
 from multimodal.tasks.classifier_head import ClassifierHead
@@ -71,9 +72,9 @@ def compare(batch_size: int, repeats: int, warmup: int) -> list[dict]:
 
     ours.eval(), peer.eval()
 
-    @torch.no_grad()
     def ours_infer():
-        return ours_logits(ours, segments)
+        with inference_mode(ours):
+            return ours_logits(ours, segments)
 
     @torch.no_grad()
     def peer_infer():

@@ -1,32 +1,31 @@
-"""Multi-head self-attention through `scaled_dot_product_attention`, with optional rotary positions.
+"""Multi-head self-attention with optional rotary positions; the kernel is a part passed in.
 
-Shapes: B batch, T tokens, D width, H heads, hd = D / H.
+Shapes: B batch, T tokens, D width, H heads, hd = D / H, K kept columns.
 """
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from multimodal.kv_cache import KVCache
+from multimodal.attention_kernels import Kernel, sdpa
+from multimodal.context import Context
 from multimodal.masks import tokens_at
 from multimodal.rotary import apply_rotary
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, mask, is_causal: bool, dropout: float) -> Tensor:
-    """SDPA over q (B, H, T, hd) and k, v (B, H, Tk, hd) -> (B, H, T, hd), in the dtype of k.
-
-    k and v from a float32 KV cache under a half-precision model (see `Transformer.new_cache`)
-    make the attention run in float32, and only q and the output are converted.
-    """
-    options = dict(attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
-    if q.dtype != k.dtype:
-        return F.scaled_dot_product_attention(q.to(k.dtype), k, v, **options).to(q.dtype)
-    return F.scaled_dot_product_attention(q, k, v, **options)
-
-
 class Attention(nn.Module):
-    """Fused qkv projection, rotary q/k, SDPA (flash kernels where available), output projection."""
+    """Fused qkv projection, rotary q/k, an attention kernel, output projection.
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True):
+    Args:
+        attend: the kernel (`multimodal.attention_kernels`), SDPA by default.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        attend: Kernel = sdpa,
+    ):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
@@ -34,25 +33,15 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
         self.proj = nn.Linear(d_model, d_model, bias=bias)
         self.dropout = dropout
+        self.attend = attend
 
-    def forward(
-        self,
-        x: Tensor,
-        rotations: Tensor | None,
-        mask: Tensor | None = None,
-        is_causal: bool = False,
-        cache: KVCache | None = None,
-        layer: int = 0,
-        keep: Tensor | None = None,
-    ) -> Tensor:
-        """x (B, T, D); rotations from `Rotary`, or None for no rotary positions -> (B, T, D).
-
-        With keep (B, K), only the queries at those columns are computed: (B, K, D), and `mask`
-        must already be theirs (`masks.query_rows`); keys and values still come from all of x.
+    def forward(self, x: Tensor, ctx: Context) -> Tensor:
+        """x (B, T, D) -> (B, T, D); with `ctx.keep` (B, K), only those queries: (B, K, D), and
+        `ctx.mask` must already be theirs (`Context.for_block`); keys still come from all of x.
         """
-        return self.proj(self.heads(x, rotations, mask, is_causal, cache, layer, keep))
+        return self.proj(self.heads(x, ctx))
 
-    def heads(self, x, rotations, mask, is_causal, cache, layer, keep=None) -> Tensor:
+    def heads(self, x: Tensor, ctx: Context) -> Tensor:
         """Every head's attention output, concatenated: (B, T, D), or (B, K, D) with keep.
 
         A method of its own so that q, k and v are freed before the output projection (without
@@ -60,15 +49,20 @@ class Attention(nn.Module):
         """
         B, T, D = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads)  # (B, T, 3, H, hd)
-        if rotations is None:
+        if ctx.rotations is None:
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, hd) each
         else:
-            qk = apply_rotary(qkv.narrow(2, 0, 2), rotations)  # q and k rotated together
+            qk = apply_rotary(qkv.narrow(2, 0, 2), ctx.rotations)  # q and k rotated together
             q, k = qk.transpose(1, 3).unbind(2)  # (B, H, T, hd) each
             v = qkv.select(2, 2).transpose(1, 2)  # (B, H, T, hd)
-        if cache is not None:
-            k, v = cache.update(layer, k, v)  # (B, H, Tk, hd)
-        if keep is not None:
-            q = tokens_at(q.transpose(1, 2), keep).transpose(1, 2)  # (B, H, K, hd)
-        y = attend(q, k, v, mask, is_causal, self.dropout if self.training else 0.0)
+        if ctx.cache is not None:
+            k, v = ctx.cache.update(ctx.layer, k, v)  # (B, H, Tk, hd)
+        if ctx.keep is not None:
+            q = tokens_at(q.transpose(1, 2), ctx.keep).transpose(1, 2)  # (B, H, K, hd)
+        dropout = self.dropout if self.training else 0.0
+        if q.dtype == k.dtype:
+            y, _ = self.attend(q, k, v, ctx.mask, ctx.is_causal, dropout)  # (B, H, T, hd)
+        else:  # a float32 cache under a half-precision model (`Transformer.new_cache`)
+            y, _ = self.attend(q.to(k.dtype), k, v, ctx.mask, ctx.is_causal, dropout)
+            y = y.to(q.dtype)
         return y.transpose(1, 2).reshape(B, q.shape[2], D)

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 
 import torch
 from pytorch_lightning.utilities import move_data_to_device
-from torch import Tensor, nn
+from torch import Tensor
 
+from multimodal.context import Context
 from multimodal.errors import InputError
+from multimodal.inference_mode import inference_mode
 from multimodal.model import MultimodalModel
-from multimodal.prepack import packed_linears
 from multimodal.segment import Segment
-from multimodal.tasks.lm_head import LMHead
 
 
 def sample_next(
@@ -51,7 +51,6 @@ def check_options(max_new_tokens, temperature, top_k, top_p) -> None:
         raise InputError(f"top_p must lie in (0, 1], got {top_p}")
 
 
-@torch.no_grad()
 def generate(
     model: MultimodalModel,
     samples: Sequence[Sequence[Segment]],
@@ -86,14 +85,11 @@ def generate(
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
 
-    was_training = model.training
-    model.eval()
     stops = torch.tensor(list(stop_tokens), dtype=torch.long, device=device)
     out = torch.zeros(B, max_new_tokens, dtype=torch.long, device=device)  # filled column by column
     done = torch.zeros(B, dtype=torch.bool, device=device)
-    cache = model.new_cache(B, T + max_new_tokens) if use_cache else None
-    linears = [m for m in model.modules() if type(m) in (nn.Linear, LMHead)]
-    with packed_linears(linears):  # on CPU: weights prepacked once for all steps
+    with inference_mode(model, prepack=True):  # on CPU: weights prepacked once for all steps
+        cache = model.new_cache(B, T + max_new_tokens) if use_cache else None
         last = torch.full((B, 1), T - 1, device=device)  # left padded: every prompt's end
         hidden = model(batch, mask=mask, cache=cache, keep=last)  # (B, 1, D)
         positions = batch.positions[:, -1:]  # (B, 1) last prompt token of each sample
@@ -110,12 +106,12 @@ def generate(
             positions = positions + 1
             if use_cache:
                 x = text({"ids": token[:, None]})  # (B, 1, D)
-                hidden = model.run(x, positions, no_pad, batch.prefix_len, mask, cache)
+                ctx = Context.for_tokens(positions, no_pad, batch.prefix_len, mask, cache)
+                hidden = model.backbone(x, ctx)
             else:
                 grown = [[*s, Segment("text", ids.cpu())] for s, ids in zip(samples, out[:, :n])]
                 again = move_data_to_device(model.collate(grown, prefix_lens, "left"), device)
                 hidden = model(again, mask=mask, keep=last + n)  # (B, 1, D)
-    model.train(was_training)
     return [_until_stop(row.tolist(), set(stop_tokens)) for row in out[:, :n]]
 
 

@@ -9,9 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from multimodal.batch import Batch, collate
+from multimodal.context import Context
 from multimodal.errors import InputError
 from multimodal.kv_cache import KVCache
-from multimodal.masks import attention_mask
 from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor, Tokenizer
 from multimodal.transformer import Transformer
@@ -85,7 +85,8 @@ class MultimodalModel(nn.Module):
         return collate(samples, self.preprocessors, prefix_lens, pad_side, self.context_length)
 
     def embed(self, batch: Batch) -> Tensor:
-        """Each modality embedded in one call, its vectors scattered into (B, T, D)."""
+        """Each modality embedded in one call, its vectors scattered into (B, T, D), in the
+        backbone's residual dtype whatever each tokenizer returns (e.g. under autocast)."""
         B, T = batch.shape
         x = None
         for m, slot in batch.slots.items():
@@ -96,7 +97,7 @@ class MultimodalModel(nn.Module):
                 )
             keep = slot >= 0
             if x is None:
-                x = vecs.new_zeros(B * T, vecs.shape[-1])
+                x = vecs.new_zeros(B * T, vecs.shape[-1], dtype=self.backbone.dtype)
             x = x.index_put((slot[keep],), vecs[:, : slot.shape[1]][keep].to(x.dtype))
         return x.view(B, T, -1)
 
@@ -113,30 +114,10 @@ class MultimodalModel(nn.Module):
         result's; the last block computes nothing else.
         """
         x = self.embed(batch)
-        return self.run(x, batch.positions, batch.padding, batch.prefix_len, mask, cache, keep)
-
-    def run(
-        self,
-        x: Tensor,
-        positions: Tensor,
-        padding: Tensor,
-        prefix_len: Tensor,
-        mask: str = "causal",
-        cache: KVCache | None = None,
-        keep: Tensor | None = None,
-    ) -> Tensor:
-        """The backbone over already-embedded tokens x (B, T, D), positions and padding (B, T)."""
-        if cache is None:
-            k_pos, k_pad = positions, padding
-        else:
-            k_pos, k_pad = cache.advance(positions, padding)
-        attn_mask, is_causal = None, False
-        plain = not bool(k_pad.any()) and not (mask == "prefix" and bool(prefix_len.any()))
-        if cache is None and plain:
-            is_causal = mask != "bidirectional"  # unpadded: positions are the column index
-        elif not (plain and x.shape[1] == 1):  # one new token over clean keys sees them all
-            attn_mask = attention_mask(mask, positions, k_pos, k_pad, prefix_len)
-        return self.backbone(x, positions, attn_mask, is_causal, cache, keep)
+        ctx = Context.for_tokens(
+            batch.positions, batch.padding, batch.prefix_len, mask, cache, keep
+        )
+        return self.backbone(x, ctx)
 
     def new_cache(self, batch_size: int, max_len: int) -> KVCache:
         return self.backbone.new_cache(batch_size, max_len)

@@ -36,6 +36,16 @@ def onednn_bf16() -> bool:
     return onednn_linear() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+class PackableLinear(nn.Module):
+    """Base of modules whose forward is `F.linear(x, self.weight, self.bias)` of its first
+    argument (`bias` optional): `linear_modules` finds them beside `nn.Linear`."""
+
+
+def linear_modules(model: nn.Module) -> list[nn.Module]:
+    """The plain `nn.Linear` and `PackableLinear` modules of `model`, for `packed_linears`."""
+    return [m for m in model.modules() if type(m) is nn.Linear or isinstance(m, PackableLinear)]
+
+
 def packable(module: nn.Module) -> bool:
     weight = getattr(module, "weight", None)
     if not isinstance(weight, Tensor) or weight.dim() != 2 or weight.device.type != "cpu":
@@ -45,24 +55,21 @@ def packable(module: nn.Module) -> bool:
     return weight.dtype == torch.bfloat16 and onednn_bf16()
 
 
-def _packed_linear(x: Tensor, packed: Tensor, bias: Tensor | None) -> Tensor:
+def _packed_linear(x: Tensor, *_, packed: Tensor, bias: Tensor | None) -> Tensor:
     return torch.ops.mkldnn._linear_pointwise(x.contiguous(), packed, bias, "none", [], "")
 
 
 @contextmanager
 def packed_linears(modules: Iterable[nn.Module]) -> Iterator[None]:
     """Within the block (without autograd), each packable module computes on a packed copy of
-    its weight; `modules` must compute `F.linear(x, self.weight, self.bias)` (bias optional)."""
-    chosen = [m for m in modules if packable(m)]
-    saved = [m.__dict__.get("forward") for m in chosen]
-    for m in chosen:
-        packed = torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), 1)
-        m.forward = partial(_packed_linear, packed=packed, bias=getattr(m, "bias", None))
+    its weight; `modules` must compute `F.linear(x, self.weight, self.bias)` (bias optional).
+    A module whose `forward` is already replaced (an enclosing block's) is left alone."""
+    chosen = [m for m in modules if packable(m) and "forward" not in vars(m)]
     try:
+        for m in chosen:
+            packed = torch.ops.mkldnn._reorder_linear_weight(m.weight.detach(), 1)
+            m.forward = partial(_packed_linear, packed=packed, bias=getattr(m, "bias", None))
         yield
     finally:
-        for m, forward in zip(chosen, saved):
-            if forward is None:
-                del m.forward
-            else:
-                m.forward = forward
+        for m in chosen:
+            vars(m).pop("forward", None)

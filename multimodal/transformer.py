@@ -8,9 +8,10 @@ import math
 import torch
 from torch import Tensor, nn
 
+from multimodal.attention_kernels import Kernel, attention_kernel
 from multimodal.block import Block
+from multimodal.context import Context
 from multimodal.kv_cache import KVCache
-from multimodal.masks import query_rows
 from multimodal.rotary import Rotary
 
 
@@ -27,6 +28,11 @@ class Transformer(nn.Module):
         rope_base: rotary frequency base.
         rotary: rotate queries and keys by token position; off for inputs whose embeddings
             already carry positions (e.g. image patches with 2D position embeddings).
+        attention: the attention kernel, a name in `multimodal.attention_kernels.KERNELS`
+            ("sdpa", or "softmax" for the explicit path that forms its weights) or a kernel.
+
+    The residual stream runs in the parameters' dtype (`dtype`): inputs are converted to it, and
+    under autocast it stays there while the layers inside compute in half precision.
     """
 
     def __init__(
@@ -39,12 +45,14 @@ class Transformer(nn.Module):
         bias: bool = True,
         rope_base: float = 10000.0,
         rotary: bool = True,
+        attention: str | Kernel = "sdpa",
     ):
         super().__init__()
         self.d_model, self.n_layers, self.n_heads = d_model, n_layers, n_heads
         self.rotary = Rotary(d_model // n_heads, rope_base) if rotary else None
+        attend = attention_kernel(attention)
         self.blocks = nn.ModuleList(
-            Block(d_model, n_heads, mlp_ratio, dropout, bias) for _ in range(n_layers)
+            Block(d_model, n_heads, mlp_ratio, dropout, bias, attend) for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model, bias=bias)
         self.apply(self._init_weights)
@@ -74,27 +82,20 @@ class Transformer(nn.Module):
             self.n_layers, batch_size, self.n_heads, hd, max_len, dtype, device or p.device
         )
 
-    def forward(
-        self,
-        x: Tensor,
-        positions: Tensor,
-        mask: Tensor | None = None,
-        is_causal: bool = False,
-        cache: KVCache | None = None,
-        keep: Tensor | None = None,
-    ) -> Tensor:
-        """x (B, T, D), positions (B, T), mask (B, 1, T, Tk) bool or None -> (B, T, D).
+    @property
+    def dtype(self) -> torch.dtype:
+        """The residual stream's dtype: the parameters'."""
+        return self.norm.weight.dtype
 
-        keep (B, K): return only the tokens at these columns, (B, K, D). The last block then
-        computes only their queries, MLP and residuals (e.g. a class token read by a head).
-        """
-        rotations = None if self.rotary is None else self.rotary(positions)  # (B, T, 1, 1, hd/2)
-        *early, last = self.blocks
-        for i, block in enumerate(early):
-            x = block(x, rotations, mask, is_causal, cache, i)
-        if keep is not None:  # (is_causal comes only without a cache: the keys are x's tokens)
-            mask, is_causal = query_rows(mask, is_causal, keep, x.shape[1]), False
-        return self.norm(last(x, rotations, mask, is_causal, cache, len(early), keep))
+    def forward(self, x: Tensor, ctx: Context) -> Tensor:
+        """x (B, T, D) at `ctx.positions` -> (B, T, D), or (B, K, D) for `ctx.keep` (B, K): the
+        last block then computes only those columns' queries, MLP and residuals."""
+        x = x.to(self.dtype)
+        rotations = None if self.rotary is None else self.rotary(ctx.positions)  # (B,T,1,1,hd/2)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, ctx.for_block(i, rotations, i == last))
+        return self.norm(x)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -4,8 +4,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from multimodal.prepack import PackableLinear
 
-class LMHead(nn.Module):
+
+class LMHead(PackableLinear):
     """(B, T, D) -> (B, T, V).
 
     With `tie_to` set (default "text"), `MultimodalModel` replaces `weight` with that

@@ -4,6 +4,7 @@ import torch
 from multimodal.errors import InputError
 from multimodal.generation import generate, sample_next
 from multimodal.model import MultimodalModel
+from multimodal.prepack import onednn_bf16
 from multimodal.segment import Segment
 from multimodal.tasks.lm_head import LMHead
 from multimodal.tokenizers.text import TextTokenizer
@@ -122,3 +123,19 @@ def test_sampling_accepts_bfloat16_logits():
     assert sample_next(logits, 0).item() == 1
     assert sample_next(logits, 1.0, top_k=1).item() == 1
     assert sample_next(logits, 0.5, top_p=0.5, generator=torch.Generator().manual_seed(0)) == 1
+
+
+@pytest.mark.skipif(not onednn_bf16(), reason="no oneDNN bfloat16 on this CPU")
+def test_decoding_runs_on_prepacked_weights_and_restores_them(byte_encoding):
+    model = untied_lm(byte_encoding).to(torch.bfloat16)
+    head, qkv = model.head("lm"), model.backbone.blocks[0].attn.qkv
+    packed = []
+    hooks = [
+        m.register_forward_pre_hook(lambda m, _: packed.append("forward" in vars(m)))
+        for m in (head, qkv)
+    ]
+    generate(model, prompts(model), max_new_tokens=3, temperature=0)
+    for h in hooks:
+        h.remove()
+    assert packed == [True] * 6  # qkv and the head, for the prompt and two decoding steps
+    assert "forward" not in vars(head) and "forward" not in vars(qkv)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from multimodal.context import Context
 from multimodal.transformer import Transformer
 
 
@@ -11,13 +12,13 @@ def test_cached_steps_equal_one_full_pass(rotary):
     x = torch.randn(2, 7, 32)
     pos = torch.arange(7).expand(2, 7)
     no_pad = torch.zeros(2, 1, dtype=torch.bool)
-    full = net(x, pos, is_causal=True)  # (B, T, D)
+    full = net(x, Context(pos, is_causal=True))  # (B, T, D)
     cache = net.new_cache(2, 7)
     cache.advance(pos[:, :4], no_pad.expand(2, 4))
-    steps = [net(x[:, :4], pos[:, :4], is_causal=True, cache=cache)]
+    steps = [net(x[:, :4], Context(pos[:, :4], is_causal=True, cache=cache))]
     for t in range(4, 7):
         cache.advance(pos[:, t : t + 1], no_pad)
-        steps.append(net(x[:, t : t + 1], pos[:, t : t + 1], cache=cache))
+        steps.append(net(x[:, t : t + 1], Context(pos[:, t : t + 1], cache=cache)))
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
 
 

@@ -156,3 +156,28 @@ def test_cached_generation_embeds_images_and_audio_once(model, samples):
     assert calls["image"] == [2]  # the prefill only; decoding steps embed new text alone
     assert calls["audio"] == [2]
     assert calls["text"][1:] == [len(samples)] * 3  # one new token per sample per step
+
+
+@pytest.mark.parametrize("order", ["image_first", "audio_first"])
+def test_bfloat16_autocast_keeps_the_residual_stream_in_the_parameters_dtype(model, samples, order):
+    # Under autocast the image tokenizer returns bfloat16 and the audio tokenizer float32; no
+    # text, so no boundary markers come first. The stream is float32 either way.
+    parts = {m: model.tokenizer(m) for m in ("image", "audio")}
+    no_text = MultimodalModel(parts, model.backbone, context_length=128).eval()
+    picture, clip = samples[3]
+    batch = no_text.collate([[picture, clip] if order == "image_first" else [clip, picture]])
+    blocks = []
+    hooks = [
+        b.register_forward_hook(lambda _, __, y: blocks.append(y.dtype))
+        for b in model.backbone.blocks
+    ]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        x = no_text.embed(batch).flatten(0, 1)  # (T, D)
+        audio = parts["audio"](batch.inputs["audio"])  # (1, L, D)
+        hidden = no_text(batch, mask="bidirectional")
+    for h in hooks:
+        h.remove()
+    assert audio.dtype == x.dtype == hidden.dtype == torch.float32
+    assert blocks == [torch.float32] * len(model.backbone.blocks)
+    slot = batch.slots["audio"][0]
+    assert torch.equal(x[slot], audio[0, : len(slot)])  # not rounded to bfloat16 on the way

@@ -85,3 +85,10 @@ def test_missing_tokenizer_and_head(tiny_lm):
         tiny_lm.tokenizer("image")
     with pytest.raises(InputError, match="no 'classifier' head"):
         tiny_lm.head("classifier")
+
+
+def test_unknown_mask_kind_is_named(tiny_lm):
+    text = tiny_lm.tokenizer("text")
+    batch = tiny_lm.collate([[text.prepare("abc")]])  # unpadded: no mask would be built
+    with pytest.raises(InputError, match="mask kind 'sideways' is unknown"):
+        tiny_lm(batch, mask="sideways")

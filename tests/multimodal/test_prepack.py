@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from multimodal.prepack import onednn_bf16, onednn_linear, packed_linears
+from multimodal.prepack import linear_modules, onednn_bf16, onednn_linear, packed_linears
 from multimodal.tasks.lm_head import LMHead
 
 needs_bf16 = pytest.mark.skipif(not onednn_bf16(), reason="no oneDNN bfloat16 on this CPU")
@@ -55,3 +55,24 @@ def test_other_modules_are_left_alone_and_all_restored_after_errors():
     with pytest.raises(RuntimeError), packed_linears([half]):
         raise RuntimeError
     assert "forward" not in vars(half)
+
+
+def test_linear_modules_are_plain_linears_and_declared_ones():
+    class Scaled(nn.Linear):  # another forward: not taken for a plain linear
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    head, plain, scaled = LMHead(8, 10, tie_to=None), nn.Linear(8, 8), Scaled(8, 8)
+    model = nn.ModuleDict({"a": plain, "b": scaled, "c": head, "d": nn.LayerNorm(8)})
+    assert linear_modules(model) == [plain, head]
+
+
+@needs_onednn
+def test_nested_packing_leaves_the_outer_blocks_weights_alone():
+    linear = nn.Linear(512, 512)
+    with packed_linears([linear]):
+        outer = vars(linear)["forward"]
+        with packed_linears([linear]):
+            assert vars(linear)["forward"] is outer
+        assert vars(linear)["forward"] is outer
+    assert "forward" not in vars(linear)

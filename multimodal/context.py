@@ -1,0 +1,75 @@
+"""`Context`: the state of one forward call, read by every layer.
+
+Shapes: B batch, T tokens of this call, Tk keys (T, or every cached token), K kept columns,
+hd head width.
+"""
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from multimodal.errors import InputError
+from multimodal.kv_cache import KVCache
+from multimodal.masks import MASK_KINDS, attention_mask, query_rows
+
+
+@dataclass(slots=True)
+class Context:
+    """One call's mask, positions, cache and kept columns; the backbone adds rotations and the
+    index of the block that reads it. Layers read it and never change it.
+
+    Args:
+        positions: (B, T) global index of each token.
+        mask: (B, 1, T, Tk) bool, True where a query may attend to a key; None for none.
+        is_causal: SDPA's causal flag (an unpadded batch without cache: positions are columns).
+        cache: keys and values of earlier calls, updated by each layer.
+        keep: (B, K) the columns whose outputs are wanted; the last block computes only these.
+        rotations: (B, T, 1, 1, hd / 2) from `Rotary`, or None for no rotary positions.
+        layer: index of the block reading this context (its slot in the cache).
+    """
+
+    positions: Tensor
+    mask: Tensor | None = None
+    is_causal: bool = False
+    cache: KVCache | None = None
+    keep: Tensor | None = None
+    rotations: Tensor | None = None
+    layer: int = 0
+
+    @classmethod
+    def for_tokens(
+        cls,
+        positions: Tensor,
+        padding: Tensor,
+        prefix_len: Tensor,
+        mask: str = "causal",
+        cache: KVCache | None = None,
+        keep: Tensor | None = None,
+    ) -> "Context":
+        """The context of one call over tokens at `positions` with `padding` (B, T) under the
+        mask kind "causal", "bidirectional" or "prefix" (`prefix_len` (B,) tokens seen by all);
+        with a cache, the tokens are recorded in it and the keys are every token so far."""
+        if mask not in MASK_KINDS:
+            raise InputError(f"mask kind {mask!r} is unknown; expected one of {MASK_KINDS}")
+        if cache is None:
+            k_pos, k_pad = positions, padding
+        else:
+            k_pos, k_pad = cache.advance(positions, padding)  # (B, Tk) each
+        attn_mask, is_causal = None, False
+        plain = not bool(k_pad.any()) and not (mask == "prefix" and bool(prefix_len.any()))
+        if cache is None and plain:
+            is_causal = mask != "bidirectional"  # unpadded: positions are the column index
+        elif not (plain and positions.shape[1] == 1):  # one new token over clean keys sees all
+            attn_mask = attention_mask(mask, positions, k_pos, k_pad, prefix_len)
+        return cls(positions, attn_mask, is_causal, cache, keep)
+
+    def for_block(self, layer: int, rotations: Tensor | None, last: bool) -> "Context":
+        """The context block `layer` reads: with rotations, and `keep` only in the last block,
+        whose mask then holds only the kept queries' rows."""
+        if not last or self.keep is None:
+            return Context(
+                self.positions, self.mask, self.is_causal, self.cache, None, rotations, layer
+            )
+        # is_causal comes only without a cache, where the keys are this call's T tokens
+        mask = query_rows(self.mask, self.is_causal, self.keep, self.positions.shape[1])
+        return Context(self.positions, mask, False, self.cache, self.keep, rotations, layer)
