@@ -20,9 +20,11 @@ from common import measure, record
 
 from multimodal.data.prepare_speech import word_ranks
 from multimodal.model import MultimodalModel
+from multimodal.options import Options
 from multimodal.tasks.ctc_head import CTCHead
 from multimodal.tasks.lm_head import LMHead
-from multimodal.tasks.transcription import transcribe
+from multimodal.tasks.transcribe_ar import ARTranscription
+from multimodal.tasks.transcribe_ctc import CTCTranscription
 from multimodal.tokenizers.audio import AudioTokenizer
 from multimodal.tokenizers.text import TextTokenizer
 from multimodal.tokenizers.vocab import GPT4_PATTERN, with_specials
@@ -64,17 +66,30 @@ def clip_files(folder: Path) -> tuple[list[Path], str]:
     return files, "generated 2 s tones (data/ absent)"
 
 
+def transcribe(model: MultimodalModel, files: list[Path], task, options: Options) -> list[str]:
+    """Transcripts of the files, read and decoded `BATCH` at a time."""
+    audio = model.tokenizer("audio")
+    clips = [[audio.prepare(f)] for f in files]
+    return [
+        t
+        for i in range(0, len(clips), BATCH)
+        for t in task.predict(model, clips[i : i + BATCH], options)
+    ]
+
+
 def run() -> list[dict]:
     model = tiny_model()
+    ar_task, ctc_task = ARTranscription(), CTCTranscription(vocab=model.head("ctc").vocab.chars)
     with tempfile.TemporaryDirectory() as tmp:
         files, source = clip_files(Path(tmp))
         seconds = sum(sf.info(f).duration for f in files)
 
         def ar(cache: bool):
-            return lambda: transcribe(model, files, "ar", BATCH, MAX_NEW, use_cache=cache)
+            options = Options(max_new_tokens=MAX_NEW, use_cache=cache)
+            return lambda: transcribe(model, files, ar_task, options)
 
         def ctc():
-            return transcribe(model, files, "ctc", BATCH)
+            return transcribe(model, files, ctc_task, Options())
 
         config = {"clips": len(files), "audio_s": round(seconds, 1), "source": source}
         config |= {"batch": BATCH, "max_new_tokens": MAX_NEW, "model": "tiny, untrained"}

@@ -49,7 +49,8 @@ def peer_model():
 
 def ours_logits(model: MultimodalModel, segments: list[Segment]) -> torch.Tensor:
     batch = model.collate([[s] for s in segments])
-    return model.head("classifier").logits(model, batch)  # (B, K)
+    head = model.head("classifier")  # reads the class token's column only
+    return head(model(batch, mask="bidirectional", keep=head.columns(batch)), batch)  # (B, K)
 
 
 def compare(batch_size: int, repeats: int, warmup: int) -> list[dict]:

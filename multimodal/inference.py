@@ -1,143 +1,187 @@
 """One-call inference on a loaded model: `multimodal.load(path)` returns a `Predictor`.
 
     model = multimodal.load("runs/x/checkpoints/last.ckpt")   # or an exported .safetensors
+    model.predict(["photo.png", "The digit is"])               # the inputs pick the task
     model.generate(["photo.png", "The digit is"], max_new_tokens=8)
     model.classify(["a.png", "b.png"], top_k=3)
     model.transcribe("clip.wav")
 
 Inputs may be paths, strings, PIL images, tensors, arrays or `(array, sample_rate)` pairs; the
-modality is told by `multimodal.modality` or named as `{"image": x}`. A generation prompt is laid
-out as the training tasks lay out their samples: `collate` puts each image or audio input between
-its `<|begin_...|>` / `<|end_...|>` markers, and everything up to the last non-text input's end
-marker is a bidirectional prefix; the text after it is causal.
+modality is told by `multimodal.modality` or named as `{"image": x}` (`multimodal.inputs`).
+
+The predictor runs the model's tasks: those its file stores (the run config's `task` or `tasks`
+entries, built through `multimodal.registry`), then, for each head, the task that reads it by
+default (`Head.default_task`). It knows them only by the interface of `multimodal.tasks.task.Task`.
+A task reads each input on its own (a list inside the list is one mixed sample) or all inputs
+as one prompt (`one_prompt`, as generation does). Without a mode, the first task that every
+sample plainly fits answers (`Task.fits`): a prompt that ends in text generates, one image with
+a classifier head for images classifies, one clip with a transcription task transcribes.
 """
 
-import os
-from collections.abc import Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from pytorch_lightning.utilities import move_data_to_device
 
-from multimodal.batch import with_markers
+from multimodal import registry
+from multimodal.batch import collate
 from multimodal.errors import InputError
 from multimodal.export import read_model
-from multimodal.generation import generate
-from multimodal.modality import check_known, split
+from multimodal.head import Head
+from multimodal.inputs import Sample, is_many, joined, modalities, parse, prepare
 from multimodal.model import MultimodalModel
+from multimodal.options import Options
 from multimodal.segment import Segment
-from multimodal.tasks.classification import check_pooling
-from multimodal.tasks.classifier_head import ClassifierHead
-from multimodal.tasks.ctc_head import CTCHead
-from multimodal.tasks.transcription import check_head, transcribe
 
-Item = tuple[str, object, str]  # (modality, raw value for its tokenizer, name used in errors)
+MODES = {  # mode -> what a model needs for it, as an error names it when it is missing
+    "generate": "LM head",
+    "classify": "classifier head",
+    "transcribe": "transcription task",
+}
+
+
+@dataclass
+class Prediction:
+    inputs: list  # the inputs it answers, as given
+    mode: str  # the mode of the task that answered
+    result: object  # the task's result (text, or (label, probability) pairs)
+    text: str  # as one line: "<input>: <result>", or the text that follows a prompt
 
 
 def load(path: str | Path, device: str | torch.device = "cpu", allow=()) -> "Predictor":
     """A `Predictor` for a Lightning checkpoint (`.ckpt`) or an `mm-export` `.safetensors` file;
     `allow`: classes (or class paths) its stored config may name beyond the registry's."""
     model, config = read_model(path, device, allow)
-    return Predictor(model, config, source=f"model file {path}")
+    return Predictor(model, config, source=f"model file {path}", allow=allow)
 
 
-def is_many(inputs) -> bool:
-    """A list (or a tuple that is not an `(array, sample_rate)` pair) holds several inputs."""
-    if isinstance(inputs, tuple):
-        return not (len(inputs) == 2 and isinstance(inputs[1], int))
-    return isinstance(inputs, list)
+def stored_tasks(config: dict, source: str, allow: Iterable = ()) -> list:
+    """The tasks a run config names, as training names them: each entry of `tasks`, or `task`."""
+    tasks = config.get("tasks") or {}
+    entries = {name: (f"tasks.{name}.task", entry.get("task")) for name, entry in tasks.items()}
+    if not entries and config.get("task"):
+        entries = {config["task"].get("name") or "task": ("task", config["task"])}
+    built = []
+    for name, (key, task) in entries.items():
+        if task:
+            try:
+                built.append(registry.build({**task, "name": name}, key, allow))
+            except InputError as e:
+                raise InputError(f"{source}: {e}") from None
+    return built
 
 
-def as_list(inputs, name: str = "input") -> list:
-    """One input or a list of them, as a list; an empty list is refused, naming "<name>s"."""
-    raws = list(inputs) if is_many(inputs) else [inputs]
-    if not raws:
-        raise InputError(f"{name}s is an empty list; expected at least one input")
-    return raws
+def default_tasks(model: MultimodalModel) -> list:
+    """For each head, the task that reads it when a file stores none (`Head.default_task`)."""
+    configs = {
+        name: head.default_task(name)
+        for name, head in model.heads.items()
+        if isinstance(head, Head)
+    }
+    return [registry.build({**c, "name": n}, f"heads.{n}") for n, c in configs.items() if c]
 
 
 class Predictor:
-    """A `MultimodalModel` in eval mode with the config it was trained with.
+    """A `MultimodalModel` in eval mode, with the tasks that run its inference.
 
     Args:
         model: the model.
-        config: the resolved run config (its "task" picks the transcription head by default).
+        config: the resolved run config it was trained with (its tasks come first).
         source: how errors name the model (e.g. its file).
+        allow: classes (or class paths) the config's tasks may name beyond the registry's.
     """
 
-    def __init__(self, model: MultimodalModel, config: dict | None = None, source: str = "model"):
+    def __init__(
+        self,
+        model: MultimodalModel,
+        config: dict | None = None,
+        source: str = "model",
+        allow: Iterable = (),
+    ):
         self.model = model.eval()
         self.config = config or {}
         self.source = source
+        self.tasks = stored_tasks(self.config, source, allow) + default_tasks(model)
 
     # --- inputs ------------------------------------------------------------------------------
-    def items(self, inputs, name: str = "input", start: int = 0) -> list[Item]:
-        """One input or a list of them, each with its modality; checked against the model.
-        Errors call them "<name> <start + index>"."""
-        items = []
-        for i, raw in enumerate(as_list(inputs, name)):
-            where = f"{name} {start + i}"
-            if isinstance(raw, str | os.PathLike) and os.path.isfile(raw):
-                where = f"{where} ({raw})"
-            modality, value = split(raw, where)
-            check_known(modality, self.model.tokenizers, where)
-            items.append((modality, value, where))
-        return items
-
-    def prepare(self, item: Item) -> Segment:
-        modality, value, name = item
-        try:
-            return self.model.tokenizer(modality).prepare(value)
-        except InputError as e:
-            if isinstance(value, str) and modality != "text":
-                raise  # the tokenizer's sentence names the file
-            raise InputError(f"{name}: {e}") from None
-
-    def sequence(self, items: Sequence[Item]) -> tuple[list[Segment], int]:
-        """A generation prompt's segments and its bidirectional prefix length in their tokens
-        (`collate` adds the boundary markers and grows the prefix by those inside it)."""
-        segments, prefix_len, given, total, counts = [], 0, 0, 0, []
-        tokenizers = self.model.tokenizers
-        text = tokenizers["text"] if "text" in tokenizers else None
-        for item in items:
-            modality = item[0]
-            seg = self.prepare(item)
-            n = self.model.tokenizer(modality).num_tokens(seg)
-            segments.append(seg)
-            given += n
-            if modality != "text":
-                prefix_len = given
-            total += n + len(with_markers(seg, text)) - 1  # as `collate` lays it out
-            counts.append(f"{item[2]}: {n} {modality} tokens")
-        if total > self.model.context_length:
-            raise InputError(
-                f"the inputs are {total} tokens long ({', '.join(counts)}, with boundary "
-                f"markers); the model's context is {self.model.context_length} tokens"
-            )
-        return segments, prefix_len
-
-    def head(self, name: str, kind: type | None = None):
-        if name not in self.model.heads:
-            raise InputError(f"{self.source} has no {name!r} head; it has {list(self.model.heads)}")
-        head = self.model.heads[name]
-        if kind is not None and not isinstance(head, kind):
-            raise InputError(f"head {name!r} of {self.source} is a {type(head).__name__}")
-        return head
-
-    def heads_of(self, kind: type) -> list[str]:
-        return [name for name, h in self.model.heads.items() if isinstance(h, kind)]
+    def check_lengths(self, samples: list[Sample], segments: list[list[Segment]]) -> None:
+        """Each sample fits the model's context, boundary markers included (as `collate` lays
+        it out); a longer one is named with its inputs' token counts."""
+        batch = collate(segments, self.model.preprocessors)
+        for sample, segs, n in zip(samples, segments, (~batch.padding).sum(1).tolist()):
+            if n > self.model.context_length:
+                counts = ", ".join(
+                    f"{item.name}: {self.model.tokenizer(seg.modality).num_tokens(seg)} "
+                    f"{seg.modality} tokens"
+                    for item, seg in zip(sample.items, segs)
+                )
+                raise InputError(
+                    f"{sample.name} {'are' if sample.whole else 'is'} {n} tokens long "
+                    f"({counts}, with boundary markers); the model's context is "
+                    f"{self.model.context_length} tokens"
+                )
 
     # --- tasks -------------------------------------------------------------------------------
-    def default_mode(self) -> str:
-        """classify with a classifier head; transcribe with a CTC head or an audio tokenizer;
-        generate otherwise."""
-        if self.heads_of(ClassifierHead):
-            return "classify"
-        if self.heads_of(CTCHead) or "audio" in self.model.tokenizers:
-            return "transcribe"
-        return "generate"
+    def task(self, mode: str | None, head: str | None, samples: list[Sample]):
+        """The task for `mode` (reading `head`, when given), or without a mode the first whose
+        inference every sample plainly fits."""
+        if head is not None and head not in self.model.heads:
+            raise InputError(f"{self.source} has no {head!r} head; it has {list(self.model.heads)}")
+        tasks = [t for t in self.tasks if head in (None, t.head) and mode in (None, t.mode)]
+        if mode is not None and not tasks:
+            named = "" if head is None else f" reading head {head!r}"
+            raise InputError(
+                f"{self.source} has no {MODES.get(mode, mode + ' task')}{named}; "
+                f"its tasks {self.summary()}"
+            )
+        for task in tasks:
+            seen = joined(samples) if task.one_prompt else samples
+            if mode is not None or all(task.fits(self.model, modalities(s)) for s in seen):
+                return task
+        shown = " / ".join(" + ".join(modalities(s)) for s in samples)
+        raise InputError(
+            f"no task of {self.source} reads {shown} by itself; its tasks {self.summary()} "
+            "(name one with mode and head)"
+        )
 
-    @torch.no_grad()
+    def summary(self) -> str:
+        modes = dict.fromkeys(f"{t.mode} (head {t.head!r})" for t in self.tasks)
+        return ", ".join(modes) if modes else "are none"
+
+    def mode(self, inputs) -> str:
+        """The mode `predict` picks for `inputs` when none is given."""
+        return self.task(None, None, parse(inputs, self.model.tokenizers)).mode
+
+    def predict(
+        self,
+        inputs,
+        mode: str | None = None,
+        head: str | None = None,
+        options: Options | None = None,
+    ) -> list[Prediction]:
+        """One prediction per sample: `mode` ("generate", "classify", "transcribe"; None: as the
+        inputs ask) by the task reading `head` (None: the first task of that mode)."""
+        options = options or Options()
+        samples = parse(inputs, self.model.tokenizers)
+        task = self.task(mode, head, samples)
+        if task.one_prompt:
+            samples = joined(samples)
+        for sample in samples:
+            reason = task.refusal(self.model, modalities(sample))
+            if reason is not None:
+                raise InputError(f"{sample.name} {reason}")
+        segments = [[prepare(self.model, item) for item in sample.items] for sample in samples]
+        self.check_lengths(samples, segments)
+        results = []
+        for start in range(0, len(segments), options.batch_size):
+            chunk = segments[start : start + options.batch_size]
+            results += task.predict(self.model, chunk, options)
+        return [
+            Prediction(s.inputs, task.mode, r, line(s, task.show(r)))
+            for s, r in zip(samples, results)
+        ]
+
     def generate(
         self,
         inputs,
@@ -147,80 +191,26 @@ class Predictor:
         top_p: float | None = None,
         seed: int | None = None,
         stop_at_eot: bool = True,
-        head: str = "lm",
+        head: str | None = None,
         use_cache: bool = True,
     ) -> str:
         """The text that follows one prompt (a mixed list of inputs, or one input)."""
-        if "text" not in self.model.tokenizers:
-            raise InputError(f"{self.source} has no text tokenizer, so it cannot generate text")
-        self.head(head)
-        segments, prefix_len = self.sequence(self.items(inputs))
-        text = self.model.tokenizers["text"]
-        ids = generate(
-            self.model,
-            [segments],
-            max_new_tokens,
+        options = Options(
+            max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
-            stop_tokens=[text.eot] if stop_at_eot else [],
             seed=seed,
             use_cache=use_cache,
-            mask="prefix" if prefix_len else "causal",
-            prefix_lens=[prefix_len] if prefix_len else None,
-            head=head,
-        )[0]
-        return text.decode(ids)
+            stop_at_eot=stop_at_eot,
+        )
+        return self.predict(inputs, "generate", head, options)[0].result
 
-    @torch.no_grad()
     def classify(self, inputs, top_k: int = 5, head: str | None = None):
         """Top-k (label, probability) of one input, or a list of them for a list of inputs; a
         list inside the list is one mixed sequence, e.g. `[["a.png", "b.wav"]]`."""
-        if head is None:
-            found = self.heads_of(ClassifierHead)
-            if not found:
-                raise InputError(
-                    f"{self.source} has no classifier head; it has {list(self.model.heads)}"
-                )
-            head = found[0]
-        clf = self.head(head, ClassifierHead)
-        if top_k < 1:
-            raise InputError(f"top_k must be at least 1, got {top_k}")
-        samples = []
-        for i, raw in enumerate(as_list(inputs)):  # a list inside the list is one mixed sequence
-            group = isinstance(raw, list)
-            items = self.items(raw, f"input {i} part") if group else self.items([raw], start=i)
-            modalities = [modality for modality, _, _ in items]
-            if clf.modality not in modalities:
-                name = f"input {i}" if group else items[0][2]
-                raise InputError(
-                    f"{name} holds {', '.join(modalities)}; head {head!r} classifies {clf.modality}"
-                )
-            samples.append([self.prepare(item) for item in items])
-        batch = self.model.collate(samples)
-        batch = move_data_to_device(batch, self.model.device)
-        check_pooling(self.model, clf)
-        probs = clf.logits(self.model, batch).float().softmax(-1)  # (B, K)
-        top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
-        results = [
-            [(clf.label(i), p) for i, p in zip(idx.tolist(), val.tolist())]
-            for idx, val in zip(top.indices, top.values)
-        ]
+        results = [p.result for p in self.predict(inputs, "classify", head, Options(labels=top_k))]
         return results if is_many(inputs) else results[0]
-
-    def transcription_heads(self) -> tuple[str, str, str]:
-        """(kind, lm head, ctc head) the checkpoint was trained with, else what the model has."""
-        tasks = [self.config.get("task") or {}]
-        tasks += [entry.get("task") or {} for entry in (self.config.get("tasks") or {}).values()]
-        for task in tasks:
-            if str(task.get("_target_", "")).endswith("Transcription"):
-                return (
-                    task.get("head", "ar"),
-                    task.get("lm_head", "lm"),
-                    task.get("ctc_head", "ctc"),
-                )
-        ctc = self.heads_of(CTCHead)
-        return ("ctc" if ctc else "ar"), "lm", (ctc[0] if ctc else "ctc")
 
     def transcribe(
         self,
@@ -233,26 +223,24 @@ class Predictor:
         seed: int | None = None,
         batch_size: int = 16,
     ):
-        """The transcript of one clip, or a list of them; `head` is "ar" or "ctc"."""
-        kind, lm_head, ctc_head = self.transcription_heads()
-        kind = head or kind
-        check_head(kind)
-        self.head(lm_head if kind == "ar" else ctc_head)
-        items = self.items(audio)
-        for modality, _, name in items:
-            if modality != "audio":
-                raise InputError(f"{name} holds {modality}; transcription takes audio")
-        texts = transcribe(
-            self.model,
-            [value for _, value, _ in items],
-            head=kind,
-            batch_size=batch_size,
+        """The transcript of one clip, or a list of them; `head`: the head of the transcription
+        task (None: the first, as trained)."""
+        options = Options(
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
             seed=seed,
-            lm_head=lm_head,
-            ctc_head=ctc_head,
+            batch_size=batch_size,
         )
-        return texts if is_many(audio) else texts[0]
+        results = [p.result for p in self.predict(audio, "transcribe", head, options)]
+        return results if is_many(audio) else results[0]
+
+
+def line(sample: Sample, shown: str) -> str:
+    """A result as one line of text: after the input it answers, unless it answers them all."""
+    if sample.whole:
+        return shown
+    (raw,) = sample.inputs
+    name = " + ".join(map(str, raw)) if isinstance(raw, list) else str(raw)
+    return f"{name}: {shown}"

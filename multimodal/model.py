@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from multimodal.batch import Batch, collate
 from multimodal.context import Context
 from multimodal.errors import InputError
+from multimodal.head import Head
 from multimodal.kv_cache import KVCache
 from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor, Tokenizer
@@ -23,8 +24,8 @@ class MultimodalModel(nn.Module):
     Args:
         tokenizers: modality name -> tokenizer (each outputs width `backbone.d_model`).
         backbone: the shared transformer.
-        heads: task name -> head module. A head with a `tie_to` attribute naming a tokenizer
-            shares that tokenizer's embedding matrix as its `weight` (the tied LM head).
+        heads: task name -> head module. A `Head` whose `tie_to` names a tokenizer uses that
+            tokenizer's `tied_weight()` as its `weight` (the tied LM head).
         context_length: longest sequence, in tokens, that the model accepts.
     """
 
@@ -47,13 +48,12 @@ class MultimodalModel(nn.Module):
         self.heads = nn.ModuleDict(heads or {})
         self.context_length = context_length
         for name, head in self.heads.items():
-            tie_to = getattr(head, "tie_to", None)
-            if tie_to is not None:
-                if tie_to not in self.tokenizers:
+            if isinstance(head, Head) and head.tie_to is not None:
+                if head.tie_to not in self.tokenizers:
                     raise InputError(
-                        f"head {name!r} is tied to tokenizer {tie_to!r}, which is absent"
+                        f"head {name!r} is tied to tokenizer {head.tie_to!r}, which is absent"
                     )
-                head.weight = self.tokenizers[tie_to].embedding.weight
+                head.weight = self.tokenizers[head.tie_to].tied_weight()
 
     def tokenizer(self, modality: str) -> Tokenizer:
         if modality not in self.tokenizers:

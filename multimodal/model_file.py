@@ -21,12 +21,11 @@ from multimodal.errors import InputError
 
 MADE_FACTOR = 4  # a normal model makes 1 to 3.5 numbers per stored number while it is built
 MADE_FLOOR = 2**24  # 64 MiB of float32 for position tables, filter banks and the like
-TASK_NAMES = ("_target_", "name", "head", "lm_head", "ctc_head")  # what inference reads of a task
 
 
 def stored_config(config, source: str) -> dict:
     """The run config a file stores, once checked: a plain mapping with a `model` mapping, and
-    `task` / `tasks` entries of the form inference reads."""
+    `task` / `tasks` entries that are mappings (inference builds them through the registry)."""
     if not isinstance(config, dict):
         raise InputError(f"{source} stores a config that is not a mapping")
     try:
@@ -45,9 +44,6 @@ def stored_config(config, source: str) -> dict:
     for key, task in entries.items():
         if task is not None and not isinstance(task, dict):
             raise InputError(f"{source} stores config key {key} that is not a mapping")
-        for name in TASK_NAMES:
-            if task and not isinstance(task.get(name, ""), str):
-                raise InputError(f"{source} stores config key {key}.{name} that is no string")
     return config
 
 
@@ -133,7 +129,10 @@ def check_fit(model: nn.Module, tensors: dict[str, Tensor], source: str) -> None
 def rebuild(model_config: dict, tensors, source: str, allow: Iterable = ()) -> nn.Module:
     """The model of a file: checked on the meta device against `tensors`, then built and loaded."""
     check_tensors(tensors, source)
-    registry.known(allow)  # imports the trusted classes' modules here, not on the meta device
+    try:  # imports the classes the config names here, not on the meta device
+        registry.check(model_config, "model", allow)
+    except InputError as e:
+        raise InputError(f"{source}: {e}") from None
     stored = sum(t.numel() for t in tensors.values())
     check_fit(build_on_meta(model_config, stored, source, allow), tensors, source)
     try:

@@ -2,12 +2,14 @@
 
 A config found in a checkpoint or an export is data. `build` first checks the whole tree (plain
 values only, bounded depth and size, every `_target_` a known class, no other Hydra key), and
-only then calls the classes, bottom-up, with keyword arguments. Nothing is imported, resolved or
-interpolated: "${oc.env:HOME}" stays that string.
+only then calls the classes, bottom-up, with keyword arguments. Nothing is imported from a name
+the file gives, resolved or interpolated: "${oc.env:HOME}" stays that string.
 
-Known classes: the project's own (`REGISTRY`), those registered in code (`register`), and those
-a caller allows by class path (`allow`, e.g. a `trust: [pkg.module.Class]` list in a config
-the user composes), imported from that path.
+Known classes: the project's own (`PROJECT`, and `ALIASES` for names older files store), those
+registered in code (`register`), and those a caller allows by class path (`allow`, e.g. a
+`trust: [pkg.module.Class]` list in a config the user composes), imported from that path.
+The project's own are imported by their registered name when a checked config names them
+(`resolve`), so this module imports none of them: the core never imports `multimodal.tasks`.
 """
 
 import importlib
@@ -17,14 +19,6 @@ from collections.abc import Callable, Iterable, Iterator
 from torchvision.transforms import v2
 
 from multimodal.errors import InputError
-from multimodal.model import MultimodalModel
-from multimodal.tasks.classifier_head import ClassifierHead
-from multimodal.tasks.ctc_head import CTCHead
-from multimodal.tasks.lm_head import LMHead
-from multimodal.tokenizers.audio import AudioTokenizer
-from multimodal.tokenizers.image import ImageTokenizer
-from multimodal.tokenizers.text import TextTokenizer
-from multimodal.transformer import Transformer
 
 MAX_DEPTH = 32  # levels of nesting in a stored config
 MAX_VALUES = 1_000_000  # values (dicts, lists and leaves) in a stored config
@@ -74,17 +68,38 @@ TRANSFORMS = (
     "TrivialAugmentWide",
 )
 
-REGISTRY: dict[str, Callable] = {
-    "multimodal.model.MultimodalModel": MultimodalModel,
-    "multimodal.transformer.Transformer": Transformer,
-    "multimodal.tokenizers.text.TextTokenizer": TextTokenizer,
-    "multimodal.tokenizers.image.ImageTokenizer": ImageTokenizer,
-    "multimodal.tokenizers.audio.AudioTokenizer": AudioTokenizer,
-    "multimodal.tasks.lm_head.LMHead": LMHead,
-    "multimodal.tasks.classifier_head.ClassifierHead": ClassifierHead,
-    "multimodal.tasks.ctc_head.CTCHead": CTCHead,
+PROJECT = (  # the project's buildable classes, by module path
+    "multimodal.model.MultimodalModel",
+    "multimodal.transformer.Transformer",
+    "multimodal.tokenizers.text.TextTokenizer",
+    "multimodal.tokenizers.image.ImageTokenizer",
+    "multimodal.tokenizers.audio.AudioTokenizer",
+    "multimodal.tasks.lm_head.LMHead",
+    "multimodal.tasks.classifier_head.ClassifierHead",
+    "multimodal.tasks.ctc_head.CTCHead",
+    "multimodal.tasks.language_modeling.LanguageModeling",
+    "multimodal.tasks.classification.Classification",
+    "multimodal.tasks.transcribe_ar.ARTranscription",
+    "multimodal.tasks.transcribe_ctc.CTCTranscription",
+)
+ALIASES = {  # name an older file stores -> what builds it now
+    "multimodal.tasks.transcription.Transcription": "multimodal.tasks.legacy.transcription",
+}
+
+# name -> class, or the module path it is imported from when first built (`resolve`)
+REGISTRY: dict[str, Callable | str] = {
+    **{name: name for name in PROJECT},
+    **ALIASES,
     **{f"torchvision.transforms.v2.{name}": getattr(v2, name) for name in TRANSFORMS},
 }
+
+
+def resolve(entry: Callable | str) -> Callable:
+    """A registry entry's class (or builder): a module path of the project's is imported."""
+    if not isinstance(entry, str):
+        return entry
+    module, _, name = entry.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def class_path(cls: type) -> str:
@@ -114,7 +129,7 @@ def import_class(path: str) -> type:
     return cls
 
 
-def known(allow: Iterable[str | type] | str | None = ()) -> dict[str, Callable]:
+def known(allow: Iterable[str | type] | str | None = ()) -> dict[str, Callable | str]:
     """The registry plus the classes in `allow` (class paths or classes)."""
     if allow is None or isinstance(allow, str | type):
         allow = [] if allow is None else [allow]
@@ -182,11 +197,12 @@ def check_plain(tree, where: str = "") -> None:
 
 
 def check(config, where: str = "model", allow: Iterable[str | type] | str | None = ()) -> None:
-    """Refuse, before anything is called, a tree that `build` would not build."""
+    """Refuse, before anything is called, a tree that `build` would not build; import the
+    project's classes it names."""
     check_targets(config, where, known(allow))
 
 
-def check_targets(config, where: str, targets: dict[str, Callable]) -> None:
+def check_targets(config, where: str, targets: dict[str, Callable | str]) -> None:
     for path, node in walk(config, where):
         if not isinstance(node, dict):
             continue
@@ -201,6 +217,8 @@ def check_targets(config, where: str, targets: dict[str, Callable]) -> None:
                 f"config key {path} names {shown(node[TARGET])}, which is not a buildable class "
                 "here (register it with multimodal.registry.register, or trust it by class path)"
             )
+        if TARGET in node:
+            resolve(targets[node[TARGET]])
 
 
 def first_line(error: Exception) -> str:
@@ -208,7 +226,7 @@ def first_line(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def construct(node, path: str, targets: dict[str, Callable]):
+def construct(node, path: str, targets: dict[str, Callable | str]):
     if isinstance(node, list):
         return [construct(v, join(path, i), targets) for i, v in enumerate(node)]
     if not isinstance(node, dict):
@@ -217,7 +235,7 @@ def construct(node, path: str, targets: dict[str, Callable]):
     if TARGET not in node:
         return kwargs
     try:
-        return targets[node[TARGET]](**kwargs)
+        return resolve(targets[node[TARGET]])(**kwargs)
     except InputError as e:
         raise InputError(f"config key {path} could not be built: {first_line(e)}") from None
     except Exception as e:

@@ -19,6 +19,7 @@ import inspect
 import torch
 from torch import Tensor, nn
 
+from multimodal.errors import InputError
 from multimodal.segment import Segment
 
 
@@ -85,3 +86,9 @@ class Tokenizer(nn.Module):
     def forward(self, collated: dict[str, Tensor]) -> Tensor:
         """Collated tensors to vectors, (S, L, D); row s holds `num_tokens` of segment s first."""
         raise NotImplementedError
+
+    def tied_weight(self) -> nn.Parameter:
+        """The (V, D) embedding matrix that a head tied to this tokenizer shares (`Head.tie_to`)."""
+        raise InputError(
+            f"the {self.preprocessor.modality!r} tokenizer has no matrix to tie a head to"
+        )

@@ -1,10 +1,13 @@
-"""`Classification`: one class per sample, read by a `ClassifierHead` under a bidirectional mask.
+"""`Classification`: one class per sample, read by a `ClassifierHead` under a bidirectional mask;
+its inference gives the likeliest labels.
 
 Metrics per stage: accuracy, and the confusion matrix as one scalar per cell
 (`confusion_<true>_<predicted>`, counts) so that every logger records it each epoch.
+Shapes: B samples, K classes.
 """
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +19,19 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from multimodal.batch import Batch
 from multimodal.errors import InputError
 from multimodal.example import Example
+from multimodal.inference_mode import inference_mode
 from multimodal.model import MultimodalModel
+from multimodal.options import Options
+from multimodal.segment import Segment
 from multimodal.tasks.classifier_head import ClassifierHead
 from multimodal.tasks.task import Task
+
+
+class Label(NamedTuple):
+    """One of a sample's likeliest classes."""
+
+    label: str
+    probability: float
 
 
 def check_pooling(model: MultimodalModel, head: ClassifierHead) -> None:
@@ -42,6 +55,13 @@ class ConfusionCells(MulticlassConfusionMatrix):
         return {f"confusion_{t}_{p}": matrix[t, p] for t in range(K) for p in range(K)}
 
 
+def classification_metrics(num_classes: int, confusion: bool) -> MetricCollection:
+    metrics = {"acc": MulticlassAccuracy(num_classes, average="micro")}
+    if confusion:
+        metrics["confusion"] = ConfusionCells(num_classes)
+    return MetricCollection(metrics)
+
+
 class Classification(Task):
     """Cross-entropy (optionally label-smoothed) on the head's logits.
 
@@ -53,7 +73,7 @@ class Classification(Task):
         confusion: log the confusion matrix cells (K * K scalars per stage).
     """
 
-    mask = "bidirectional"
+    mode = "classify"
 
     def __init__(
         self,
@@ -65,16 +85,10 @@ class Classification(Task):
     ):
         if not 0.0 <= label_smoothing < 1.0:
             raise InputError(f"task.label_smoothing must lie in [0, 1), got {label_smoothing}")
-        self.num_classes, self.confusion = num_classes, confusion  # read by make_metrics
-        super().__init__(name)
-        self.head = head
-        self.label_smoothing = label_smoothing
-
-    def make_metrics(self) -> MetricCollection:
-        metrics = {"acc": MulticlassAccuracy(self.num_classes, average="micro")}
-        if self.confusion:
-            metrics["confusion"] = ConfusionCells(self.num_classes)
-        return MetricCollection(metrics)
+        super().__init__(
+            name, head, "bidirectional", classification_metrics(num_classes, confusion)
+        )
+        self.num_classes, self.label_smoothing = num_classes, label_smoothing
 
     def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:
         labels = []
@@ -90,11 +104,18 @@ class Classification(Task):
             labels.append(y)
         return torch.tensor(labels, dtype=torch.long)  # (B,)
 
+    def classifier(self, model: MultimodalModel) -> ClassifierHead:
+        head = model.head(self.head)
+        if not isinstance(head, ClassifierHead):
+            raise InputError(
+                f"head {self.head!r} is a {type(head).__name__}, not a classifier head"
+            )
+        return head
+
     def logits(self, model: MultimodalModel, batch: Batch) -> Tensor:
         """(B, K) class logits of the model's head for this task."""
-        head = model.head(self.head)
-        check_pooling(model, head)
-        return head.logits(model, batch, self.mask)
+        check_pooling(model, self.classifier(model))
+        return self.outputs(model, batch)
 
     def step(self, model: MultimodalModel, batch: Batch, stage: str) -> Tensor:
         logits = self.logits(model, batch).float()  # (B, K)
@@ -103,22 +124,29 @@ class Classification(Task):
         self.metrics[stage].update(logits.detach(), y)
         return loss
 
+    def refusal(self, model: MultimodalModel, modalities: Sequence[str]) -> str | None:
+        modality = self.classifier(model).modality
+        if modality not in modalities:
+            return f"holds {', '.join(modalities)}; head {self.head!r} classifies {modality}"
+        return None
 
-@torch.no_grad()
-def classify(
-    model: MultimodalModel, images: Sequence, top_k: int = 5, head: str = "classifier"
-) -> list[list[tuple[str, float]]]:
-    """Top-k (label, probability) per image (paths, PIL images, tensors or arrays)."""
-    clf = model.head(head)
-    if not isinstance(clf, ClassifierHead):
-        raise InputError(f"head {head!r} is a {type(clf).__name__}, not a classifier head")
-    tok = model.tokenizer(clf.modality)
-    samples = [[tok.prepare(img)] for img in images]
-    batch = move_data_to_device(model.collate(samples), model.device)
-    check_pooling(model, clf)
-    probs = clf.logits(model, batch).float().softmax(-1)  # (B, K)
-    top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
-    return [
-        [(clf.label(i), p) for i, p in zip(idx.tolist(), val.tolist())]
-        for idx, val in zip(top.indices, top.values)
-    ]
+    def fits(self, model: MultimodalModel, modalities: Sequence[str]) -> bool:
+        """One input of the modality the head classifies."""
+        return list(modalities) == [self.classifier(model).modality]
+
+    def predict(
+        self, model: MultimodalModel, samples: Sequence[Sequence[Segment]], options: Options
+    ) -> list[list[Label]]:
+        """The `options.labels` likeliest labels of each sample, likeliest first."""
+        head = self.classifier(model)
+        with inference_mode(model):
+            batch = move_data_to_device(model.collate(samples), model.device)
+            probs = self.logits(model, batch).float().softmax(-1)  # (B, K)
+        top = probs.topk(min(options.labels, probs.shape[-1]), dim=-1)
+        return [
+            [Label(head.label(i), p) for i, p in zip(idx.tolist(), val.tolist())]
+            for idx, val in zip(top.indices, top.values)
+        ]
+
+    def show(self, result: list[Label]) -> str:
+        return ", ".join(f"{label} {p:.3f}" for label, p in result)

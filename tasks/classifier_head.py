@@ -10,18 +10,19 @@ from torch import Tensor, nn
 
 from multimodal.batch import Batch
 from multimodal.errors import InputError
+from multimodal.head import Head
 from multimodal.masks import tokens_at
 
 POOLINGS = ("mean", "cls")
 
 
-class ClassifierHead(nn.Module):
-    """(B, T, D) hidden states -> pooled (B, D) -> dropout -> linear -> (B, K) logits.
+class ClassifierHead(Head):
+    """Hidden states -> pooled (B, D) -> dropout -> linear -> (B, K) logits.
 
     Args:
         d_model: width D.
         num_classes: K; may be left out when `labels` is given.
-        labels: class names in index order (printed by `mm-classify`); default "0" .. "K-1".
+        labels: class names in index order (printed by `mm-infer`); default "0" .. "K-1".
         pooling: "mean" over the sample's non-padding tokens, or "cls": the first token of the
             sample's first `modality` segment (the tokenizer's class token).
         modality: the segment whose first token "cls" pooling reads.
@@ -76,21 +77,27 @@ class ClassifierHead(nn.Module):
             )
         return index % T
 
+    def columns(self, batch: Batch) -> Tensor | None:
+        """(B, 1) the class token's column under "cls" pooling; None (all) under "mean"."""
+        return self.cls_columns(batch)[:, None] if self.pooling == "cls" else None
+
     def pool(self, hidden: Tensor, batch: Batch) -> Tensor:
-        """(B, T, D) -> (B, D)."""
+        """Every column's hidden states (B, T, D) -> (B, D)."""
         if self.pooling == "mean":
             keep = (~batch.padding).to(hidden.dtype)[..., None]  # (B, T, 1)
             return (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)
-        return tokens_at(hidden, self.cls_columns(batch)[:, None])[:, 0]  # (B, D)
+        return tokens_at(hidden, self.columns(batch))[:, 0]  # (B, D)
 
     def forward(self, hidden: Tensor, batch: Batch) -> Tensor:
-        return self.fc(self.drop(self.pool(hidden, batch)))  # (B, K)
+        """Hidden states at `columns(batch)` -> (B, K): the class token's (B, 1, D) under "cls"
+        pooling, every column's (B, T, D) under "mean"."""
+        pooled = hidden[:, 0] if self.pooling == "cls" else self.pool(hidden, batch)  # (B, D)
+        return self.fc(self.drop(pooled))
 
-    def logits(self, model: nn.Module, batch: Batch, mask: str = "bidirectional") -> Tensor:
-        """(B, K) logits of `model` (a `MultimodalModel`) over `batch`, as
-        `self(model(batch, mask), batch)`; with "cls" pooling only the class tokens leave
-        the last block, which then skips the other tokens' work."""
-        if self.pooling == "mean":
-            return self(model(batch, mask=mask), batch)
-        hidden = model(batch, mask=mask, keep=self.cls_columns(batch)[:, None])  # (B, 1, D)
-        return self.fc(self.drop(hidden[:, 0]))
+    def default_task(self, name: str) -> dict:
+        return {
+            "_target_": "multimodal.tasks.classification.Classification",
+            "head": name,
+            "num_classes": self.num_classes,
+            "confusion": False,
+        }

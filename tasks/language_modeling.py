@@ -1,4 +1,8 @@
-"""`LanguageModeling`: next-token prediction on the text tokens of a sequence."""
+"""`LanguageModeling`: next-token prediction on the text tokens of a sequence; its inference
+continues a prompt of any modalities.
+
+Shapes: B samples, T tokens, N tokens with a target, D width, V text vocabulary.
+"""
 
 from collections.abc import Sequence
 
@@ -9,7 +13,10 @@ from torchmetrics.text import Perplexity
 
 from multimodal.batch import Batch
 from multimodal.example import Example
+from multimodal.generation import generate
 from multimodal.model import MultimodalModel
+from multimodal.options import Options
+from multimodal.segment import Segment
 from multimodal.tasks.task import Task
 
 
@@ -24,8 +31,20 @@ def next_token_targets(batch: Batch) -> Tensor:
     return targets.masked_fill(inside, -100)
 
 
+def prompt_prefix(model: MultimodalModel, prompt: Sequence[Segment]) -> int:
+    """The bidirectional prefix of a prompt, in its segments' tokens: everything through its
+    last non-text segment (`collate` grows it by the boundary markers inside it)."""
+    given = prefix = 0
+    for seg in prompt:
+        given += model.tokenizer(seg.modality).num_tokens(seg)
+        if seg.modality != "text":
+            prefix = given
+    return prefix
+
+
 class LanguageModeling(Task):
-    """Causal next-token loss through the LM head; perplexity on val/test.
+    """Causal next-token loss through the LM head; perplexity on val/test. Its inference
+    generates the text that follows a prompt.
 
     Args:
         name: task name (metrics log as "<name>/val_perplexity").
@@ -33,12 +52,12 @@ class LanguageModeling(Task):
         mask: "causal", or "prefix" when examples carry a bidirectional prefix.
     """
 
-    def __init__(self, name: str = "lm", head: str = "lm", mask: str = "causal"):
-        self.head, self.mask = head, mask
-        super().__init__(name)
+    mode = "generate"
+    one_prompt = True
 
-    def make_metrics(self) -> MetricCollection:
-        return MetricCollection({"perplexity": Perplexity(ignore_index=-100)})
+    def __init__(self, name: str = "lm", head: str = "lm", mask: str = "causal"):
+        metrics = MetricCollection({"perplexity": Perplexity(ignore_index=-100)})
+        super().__init__(name, head, mask, metrics)
 
     def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:
         return next_token_targets(batch)
@@ -52,3 +71,26 @@ class LanguageModeling(Task):
         if stage != "train":
             self.metrics[stage].update(logits[None].float(), targets[keep][None])
         return loss
+
+    def fits(self, model: MultimodalModel, modalities: Sequence[str]) -> bool:
+        """A prompt that ends in text asks for its continuation."""
+        return list(modalities[-1:]) == ["text"]
+
+    def predict(
+        self, model: MultimodalModel, samples: Sequence[Sequence[Segment]], options: Options
+    ) -> list[str]:
+        """The text that follows each prompt: everything up to its last non-text input is seen
+        bidirectionally, the text after it causally."""
+        text = model.tokenizer("text")
+        prefix_lens = [prompt_prefix(model, prompt) for prompt in samples]
+        ids = generate(
+            model,
+            samples,
+            options.max_new_tokens,
+            stop_tokens=[text.eot] if options.stop_at_eot else [],
+            mask="prefix" if any(prefix_lens) else "causal",
+            prefix_lens=prefix_lens if any(prefix_lens) else None,
+            head=self.head,
+            **options.sampling(temperature=1.0),
+        )
+        return [text.decode(row) for row in ids]

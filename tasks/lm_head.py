@@ -4,15 +4,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from multimodal.batch import Batch
+from multimodal.head import Head
 from multimodal.prepack import PackableLinear
 
 
-class LMHead(PackableLinear):
-    """(B, T, D) -> (B, T, V).
+class LMHead(Head, PackableLinear):
+    """(..., D) -> (..., V).
 
-    With `tie_to` set (default "text"), `MultimodalModel` replaces `weight` with that
-    tokenizer's embedding matrix, so input and output embeddings are one parameter. With
-    `tie_to=None`, the head owns a (vocab_size, d_model) matrix.
+    With `tie_to` set (default "text"), `MultimodalModel` sets `weight` to that tokenizer's
+    embedding matrix, so input and output embeddings are one parameter. With `tie_to=None`, the
+    head owns a (vocab_size, d_model) matrix.
     """
 
     def __init__(
@@ -25,5 +27,8 @@ class LMHead(PackableLinear):
                 raise ValueError("an untied LM head needs d_model and vocab_size")
             self.weight = nn.Parameter(torch.randn(vocab_size, d_model) * 0.02)
 
-    def forward(self, hidden: Tensor) -> Tensor:
+    def forward(self, hidden: Tensor, batch: Batch | None = None) -> Tensor:
         return F.linear(hidden, self.weight)
+
+    def default_task(self, name: str) -> dict:
+        return {"_target_": "multimodal.tasks.language_modeling.LanguageModeling", "head": name}

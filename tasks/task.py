@@ -1,7 +1,10 @@
-"""`Task`: how examples of one kind become a batch, which head reads it, its loss and metrics.
+"""`Task`: how examples of one kind become a batch, which head reads it, its loss and metrics,
+and its inference.
 
 A task holds no trainable parameters (heads live in the model); it is an `nn.Module` so that
-its torchmetrics move with the model between devices.
+its torchmetrics move with the model between devices. `multimodal.inference.Predictor` and
+`mm-infer` reach a model's tasks only through this interface (`mode`, `one_prompt`, `refusal`,
+`fits`, `predict`, `show`), never by their kind.
 """
 
 from collections.abc import Mapping, Sequence
@@ -13,27 +16,33 @@ from torchmetrics import MetricCollection
 from multimodal.batch import Batch, collate
 from multimodal.example import Example
 from multimodal.model import MultimodalModel
+from multimodal.options import Options
+from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor
 
 STAGES = ("train", "val", "test")
 
 
 class Task(nn.Module):
-    """Subclasses set `head` and `mask`, implement `targets`, `step` and `make_metrics`."""
+    """Subclasses implement `targets` and `step` (training) and `predict` (inference).
 
-    head: str = ""
-    mask: str = "causal"
+    Args:
+        name: key of `batch.targets` and prefix of the metrics ("<name>/val_acc").
+        head: name of the model's head the task reads.
+        mask: attention mask kind of its batches: "causal", "bidirectional" or "prefix".
+        metrics: its metrics, cloned for each stage (`self.metrics["val"]`).
+    """
 
-    def __init__(self, name: str):
+    mode: str = ""  # the inference `predict` gives, as mm-infer names it: "generate", ...
+    one_prompt: bool = False  # inference reads all inputs as one sample, not each on its own
+
+    def __init__(self, name: str, head: str, mask: str, metrics: MetricCollection):
         super().__init__()
-        self.name = name
+        self.name, self.head, self.mask = name, head, mask
         self.metrics: dict[str, MetricCollection] = {}  # stage -> metrics, e.g. metrics["val"]
         for stage in STAGES:  # registered as submodules "<stage>_metrics" so they follow .to()
-            self.metrics[stage] = self.make_metrics().clone(prefix=f"{name}/{stage}_")
+            self.metrics[stage] = metrics.clone(prefix=f"{name}/{stage}_")
             self.add_module(f"{stage}_metrics", self.metrics[stage])
-
-    def make_metrics(self) -> MetricCollection:
-        raise NotImplementedError
 
     def collate(
         self, examples: Sequence[Example], preprocessors: Mapping[str, Preprocessor], max_len: int
@@ -59,3 +68,30 @@ class Task(nn.Module):
     def step(self, model: MultimodalModel, batch: Batch, stage: str) -> Tensor:
         """Loss on `batch`; updates `self.metrics[stage]`."""
         raise NotImplementedError
+
+    def outputs(self, model: MultimodalModel, batch: Batch) -> Tensor:
+        """The head's outputs over `batch`, `head(hidden, batch)`; the backbone's last block
+        computes only the columns the head reads (`Head.columns`)."""
+        head = model.head(self.head)
+        return head(model(batch, mask=self.mask, keep=head.columns(batch)), batch)
+
+    # --- inference ----------------------------------------------------------------------------
+    def refusal(self, model: MultimodalModel, modalities: Sequence[str]) -> str | None:
+        """Why one sample of these modalities, in order, is no input for `predict`, as the end
+        of a sentence that names it ("holds text; ..."); None when it is one."""
+        return None
+
+    def fits(self, model: MultimodalModel, modalities: Sequence[str]) -> bool:
+        """Whether such a sample is plainly an input for this task: how mm-infer picks a task
+        when no mode is given. By default: whenever `refusal` finds nothing."""
+        return self.refusal(model, modalities) is None
+
+    def predict(
+        self, model: MultimodalModel, samples: Sequence[Sequence[Segment]], options: Options
+    ) -> list:
+        """One result per sample (each a list of prepared segments), in order."""
+        raise NotImplementedError
+
+    def show(self, result) -> str:
+        """One result of `predict` as a line of text."""
+        return str(result)

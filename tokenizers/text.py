@@ -32,6 +32,9 @@ class TextTokenizer(Tokenizer):
     def forward(self, collated: dict[str, Tensor]) -> Tensor:
         return self.embedding(collated["ids"]) + self.modality_embedding  # (S, L, D)
 
+    def tied_weight(self) -> nn.Parameter:
+        return self.embedding.weight
+
     # --- the preprocessor's ids <-> text, for callers holding the module ----------------------
     def encode(self, text: str) -> list[int]:
         return self.preprocessor.encode(text)

@@ -1,18 +1,22 @@
-"""`mm-infer`: generate, classify or transcribe from a checkpoint, printing text or JSON lines.
+"""`mm-infer`: generate, classify or transcribe with a model file, printing text or JSON lines.
 
 mm-infer ckpt=runs/<run>/checkpoints/last.ckpt inputs=[photo.png,"The digit is"] output=json
+
+Without `mode`, the inputs pick the task (`multimodal.inference`); every setting of how it runs
+is one field of `multimodal.options.Options`.
 """
 
 import json
+from dataclasses import asdict, fields
 
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from multimodal.cli.errors import one_line_errors
 from multimodal.errors import InputError
-from multimodal.inference import Predictor, load
+from multimodal.inference import MODES, Prediction, load
+from multimodal.options import Options
 
-MODES = ("generate", "classify", "transcribe")
 OUTPUTS = ("text", "json")
 
 
@@ -38,62 +42,44 @@ def check(cfg: DictConfig) -> None:
                 f"config key {key} is not set, e.g. mm-infer ckpt=run.ckpt inputs=[a.png,'Hello']"
             )
     if cfg.mode is not None and cfg.mode not in MODES:
-        raise InputError(f"config key mode is {cfg.mode!r}; expected one of {MODES} or null")
+        raise InputError(f"config key mode is {cfg.mode!r}; expected one of {tuple(MODES)} or null")
     if cfg.output not in OUTPUTS:
         raise InputError(f"config key output is {cfg.output!r}; expected one of {OUTPUTS}")
-    if not isinstance(cfg.labels, int) or cfg.labels < 1:
-        raise InputError(f"config key labels must be a positive int, got {cfg.labels!r}")
 
 
-def predict(model: Predictor, cfg: DictConfig, inputs: list) -> list[dict]:
-    """One record {"inputs", "mode", "result"} per input set."""
-    mode = cfg.mode or model.default_mode()
-    sampling = dict(top_k=cfg.top_k, top_p=cfg.top_p, seed=cfg.seed)
-    if mode == "generate":
-        text = model.generate(
-            inputs,
-            cfg.max_new_tokens,
-            temperature=1.0 if cfg.temperature is None else cfg.temperature,
-            head=cfg.head_name or "lm",
-            **sampling,
-        )
-        return [{"inputs": inputs, "mode": mode, "result": text}]
-    if mode == "classify":
-        tops = model.classify(inputs, cfg.labels, head=cfg.head_name)
-        results = [[{"label": label, "probability": p} for label, p in top] for top in tops]
-    else:
-        results = model.transcribe(
-            inputs,
-            head=cfg.head_name,
-            max_new_tokens=cfg.max_new_tokens,
-            temperature=0.0 if cfg.temperature is None else cfg.temperature,
-            **sampling,
-        )
-    return [{"inputs": [x], "mode": mode, "result": r} for x, r in zip(inputs, results)]
+def options(cfg: DictConfig) -> Options:
+    """The config's settings of how inference runs, one key per `Options` field."""
+    try:
+        return Options(**{f.name: cfg[f.name] for f in fields(Options)})
+    except InputError as e:
+        raise InputError(f"config key {e}") from None
 
 
-def line(record: dict, output: str) -> str:
-    if output == "json":
-        return json.dumps(record)
-    result = record["result"]
-    if record["mode"] == "generate":
-        return result
-    name = record["inputs"][0]
-    if isinstance(name, list):  # one mixed sequence
-        name = " + ".join(map(str, name))
-    if record["mode"] == "classify":
-        return f"{name}: " + ", ".join(f"{r['label']} {r['probability']:.3f}" for r in result)
-    return f"{name}\t{result}"
+def plain(value):
+    """A result as JSON data: named tuples (a label and its probability) become mappings."""
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        value = value._asdict()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def record(prediction: Prediction) -> dict:
+    """{"inputs", "mode", "result"}: one JSON line of output."""
+    return plain({k: v for k, v in asdict(prediction).items() if k != "text"})
 
 
 def run(cfg: DictConfig) -> list[dict]:
-    """Load `cfg.ckpt`, run `cfg.mode` on `cfg.inputs`, print each record; return the records."""
+    """Load `cfg.ckpt`, run `cfg.mode` on `cfg.inputs`, print each result; return the records."""
     check(cfg)
-    inputs = input_list(cfg)
-    records = predict(load(cfg.ckpt, cfg.device, cfg.trust), cfg, inputs)
-    for record in records:
-        print(line(record, cfg.output))
-    return records
+    inputs, settings = input_list(cfg), options(cfg)
+    predictor = load(cfg.ckpt, cfg.device, cfg.trust)
+    predictions = predictor.predict(inputs, cfg.mode, cfg.head_name, settings)
+    for prediction in predictions:
+        print(json.dumps(record(prediction)) if cfg.output == "json" else prediction.text)
+    return [record(p) for p in predictions]
 
 
 @hydra.main(config_path="pkg://multimodal.conf", config_name="infer", version_base="1.3")

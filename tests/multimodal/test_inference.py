@@ -11,10 +11,11 @@ import multimodal
 from multimodal.errors import InputError
 from multimodal.generation import generate
 from multimodal.inference import Predictor
+from multimodal.options import Options
 from multimodal.segment import Segment
-from multimodal.tasks.classification import classify
-from multimodal.tasks.transcribe_ar import decode_ar
-from multimodal.tasks.transcription import transcribe
+from multimodal.tasks.classification import Classification
+from multimodal.tasks.transcribe_ar import ARTranscription, decode_ar
+from multimodal.tasks.transcribe_ctc import CTCTranscription
 
 LABELS = ["cat", "dog", "owl"]
 
@@ -47,7 +48,7 @@ def test_load_returns_a_predictor_of_the_checkpoint(vision_ckpt):
     model = multimodal.load(vision_ckpt)
     assert isinstance(model, Predictor) and not model.model.training
     assert set(model.model.tokenizers) == {"text", "image"}
-    assert model.default_mode() == "classify"
+    assert model.mode(digit()) == "classify"
 
 
 @pytest.mark.parametrize("temperature, seed", [(0.0, None), (1.0, 7)])
@@ -91,16 +92,18 @@ def test_a_transcription_checkpoint_generates_from_a_clip_as_it_transcribes(spee
     segment = model.model.tokenizer("audio").prepare(wav)
     expected = decode_ar(model.model, [segment], 10)[0]
     assert model.generate([wav], 10, temperature=0.0).strip() == expected
-    assert model.transcribe(wav, max_new_tokens=10) == expected  # head "ar", as trained
-    assert model.default_mode() == "transcribe"
+    assert model.transcribe(wav, max_new_tokens=10) == expected  # the LM head, as trained
+    assert model.mode(wav) == "transcribe"
 
 
 def test_transcribe_takes_files_and_arrays_with_either_head(speech_ckpt, tmp_path):
     model = multimodal.load(speech_ckpt)
     wavs = [clip(tmp_path, "a.wav", 0.3), clip(tmp_path, "b.wav", 0.5)]
     wave, rate = sf.read(wavs[0], dtype="float32")
-    for head in ("ar", "ctc"):
-        expected = transcribe(model.model, wavs, head=head, max_new_tokens=6)
+    clips = [[model.model.tokenizer("audio").prepare(w)] for w in wavs]
+    for task in (ARTranscription(head="lm"), CTCTranscription(head="ctc", vocab=" abc")):
+        expected = task.predict(model.model, clips, Options(max_new_tokens=6))
+        head = task.head
         assert model.transcribe(wavs, head=head, max_new_tokens=6) == expected
         assert model.transcribe((wave, rate), head=head, max_new_tokens=6) == expected[0]
 
@@ -111,7 +114,8 @@ def test_classify_gives_the_top_labels_of_the_classifier(vision_ckpt, tmp_path):
     Image.fromarray(digit(1)).save(png)
     images = [str(png), digit(2, 16), Image.fromarray(digit(3))]
     tops = model.classify(images, top_k=2)
-    assert tops == classify(model.model, images, top_k=2)
+    samples = [[model.model.tokenizer("image").prepare(x)] for x in images]
+    assert tops == Classification(num_classes=3).predict(model.model, samples, Options(labels=2))
     for top in tops:
         assert len(top) == 2 and {label for label, _ in top} <= set(LABELS)
         assert top[0][1] >= top[1][1] and sum(p for _, p in top) <= 1.0 + 1e-6
@@ -147,3 +151,34 @@ def test_bad_inputs_are_refused_with_a_sentence_naming_them(vision_ckpt, speech_
         speech.transcribe({"text": "clip.wav"})
     with pytest.raises(InputError, match="input 0: image input has shape"):
         vision.classify({"image": np.zeros((5, 8, 8), np.uint8)})
+
+
+def test_the_tasks_are_the_stored_ones_then_each_heads_own(speech_ckpt, vision_ckpt, tmp_path):
+    speech, vision = multimodal.load(speech_ckpt), multimodal.load(vision_ckpt)
+    assert [(type(t).__name__, t.name, t.head) for t in speech.tasks] == [
+        ("ARTranscription", "task", "lm"),  # as the file stores it: head "ar" is the LM head
+        ("LanguageModeling", "lm", "lm"),
+        ("CTCTranscription", "ctc", "ctc"),
+    ]
+    assert [(t.mode, t.head) for t in vision.tasks] == [
+        ("generate", "lm"),
+        ("classify", "classifier"),
+    ]
+    assert vision.mode([digit()]) == "classify" and vision.mode([digit(), "It is"]) == "generate"
+    with pytest.raises(InputError, match="input 0 parts is an empty list"):
+        vision.classify([[]])
+    with pytest.raises(InputError, match=r"no task of model file .* reads text / image by itself"):
+        vision.mode(["a cat", digit()])
+
+
+def test_a_stored_task_that_cannot_be_built_names_the_file_and_key(checkpoint, tmp_path):
+    tasks = {"x": {"task": {"_target_": "user.Task"}}}
+    path = checkpoint(tmp_path / "m.ckpt", {"tasks": tasks})
+    with pytest.raises(InputError, match=rf"^model file {path}: config key tasks.x.task names "):
+        multimodal.load(path)
+    task = {"_target_": "multimodal.tasks.classification.Classification", "label_smoothing": 2}
+    path = checkpoint(tmp_path / "n.ckpt", {"task": task})
+    with pytest.raises(
+        InputError, match="config key task could not be built: task.label_smoothing"
+    ):
+        multimodal.load(path)

@@ -12,11 +12,8 @@ from hydra import compose, initialize_config_module
 
 import multimodal
 from multimodal.checkpoint import load_model, local_checkpoint
-from multimodal.cli.classify import run as classify_run
 from multimodal.cli.export import run as export_run
-from multimodal.cli.generate import sample
 from multimodal.cli.infer import run as infer_run
-from multimodal.cli.transcribe import run as transcribe_run
 from multimodal.errors import InputError
 from multimodal.train import train
 
@@ -65,18 +62,19 @@ def test_resume_in_train_refuses_a_url_and_loads_local_files_weights_only(
 
 def test_every_cli_that_reads_model_files_raises_one_input_error(good, tmp_path):
     bad = {**malformed_checkpoints(tmp_path, good), **malformed_exports(tmp_path, good)}
-    runs = {
-        classify_run: ("classify", f"ckpt={bad['zero bytes'][0]}", "images=[a.png]"),
-        sample: ("generate", f"ckpt={bad['deep nesting'][0]}", "prompt=hi"),
-        transcribe_run: ("transcribe", f"ckpt={bad['config a list'][0]}", "audio=[a.wav]"),
-        infer_run: ("infer", f"ckpt={bad['config not JSON'][0]}", "inputs=[hi]"),
-        export_run: (
+    runs = [
+        (infer_run, "infer", f"ckpt={bad['zero bytes'][0]}", "inputs=[a.png]", "mode=classify"),
+        (infer_run, "infer", f"ckpt={bad['deep nesting'][0]}", "inputs=[hi]", "mode=generate"),
+        (infer_run, "infer", f"ckpt={bad['config a list'][0]}", "inputs=[a.wav]"),
+        (infer_run, "infer", f"ckpt={bad['config not JSON'][0]}", "inputs=[hi]"),
+        (
+            export_run,
             "export",
             f"ckpt={bad['wrong dtype'][0]}",
             f"out={tmp_path / 'x.safetensors'}",
         ),
-    }
-    for run, (name, *overrides) in runs.items():
+    ]
+    for run, name, *overrides in runs:
         with initialize_config_module("multimodal.conf", version_base="1.3"):
             cfg = compose(name, overrides)
         with pytest.raises(InputError, match=f"{overrides[0].removeprefix('ckpt=')}"):

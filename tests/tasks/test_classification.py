@@ -1,5 +1,5 @@
 """Classification task: loss and metrics against references, learning, train() end to end,
-checkpoints that classify new images of unseen sizes, and mm-classify."""
+checkpoints that classify new images of unseen sizes, and mm-infer."""
 
 from pathlib import Path
 
@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_module
 from PIL import Image
 
-from multimodal.checkpoint import load_model
-from multimodal.cli.classify import run as classify_cli
+import multimodal
+from multimodal.cli.infer import run as infer_cli
 from multimodal.errors import InputError
 from multimodal.example import Example
+from multimodal.inference import Predictor
 from multimodal.model import MultimodalModel
-from multimodal.tasks.classification import Classification, classify
+from multimodal.tasks.classification import Classification
 from multimodal.tasks.classifier_head import ClassifierHead
 from multimodal.tokenizers.image import ImageTokenizer
 from multimodal.train import train
@@ -112,14 +113,14 @@ def test_bad_targets_and_pooling_are_named():
 
 
 def test_classify_returns_sorted_top_k_for_any_size():
-    model = small_model().eval()
-    out = classify(model, [level_image(0), level_image(1, 56, 40), torch.rand(3, 9, 9)], top_k=5)
+    model = Predictor(small_model())
+    out = model.classify([level_image(0), level_image(1, 56, 40), torch.rand(3, 9, 9)], top_k=5)
     assert [len(top) for top in out] == [3, 3, 3]  # top_k clamps to the 3 classes
     for top in out:
         probs = [p for _, p in top]
         assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1.0)
     with pytest.raises(InputError, match="no 'lm' head"):
-        classify(model, [level_image(0)], head="lm")
+        model.classify([level_image(0)], head="lm")
 
 
 def mnist_config(root: Path, run_dir: Path, *overrides):
@@ -156,27 +157,30 @@ def test_mnist_experiment_trains_and_classifies_new_sizes(tmp_path, capsys):
     )
 
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    model = load_model(ckpt)
+    model = multimodal.load(ckpt)
     tall = tmp_path / "tall.png"  # a size never seen in training: 56 x 40
     Image.fromarray(level_image(3, 56, 40)).save(tall)
-    top = classify(model, [tall], top_k=2)[0]
+    top = model.classify([tall], top_k=2)[0]
     assert len(top) == 2 and top[0][0] == "3"
 
     with initialize_config_module("multimodal.conf", version_base="1.3"):
-        cfg = compose("classify", [f"ckpt={ckpt}", f"images=[{tall}]", "top_k=3"])
-    classify_cli(cfg)
+        cfg = compose("infer", [f"ckpt={ckpt}", f"inputs=[{tall}]", "labels=3"])
+    infer_cli(cfg)
     printed = capsys.readouterr().out.splitlines()[-1]
     assert printed.startswith(f"{tall}: 3 ") and printed.count(", ") == 2
 
 
 def test_classify_cli_names_missing_keys(tmp_path):
     with initialize_config_module("multimodal.conf", version_base="1.3"):
-        cfg = compose("classify", [f"images=[{tmp_path / 'a.png'}]"])
+        cfg = compose("infer", [f"inputs=[{tmp_path / 'a.png'}]", "mode=classify"])
         with pytest.raises(InputError, match="config key ckpt is not set"):
-            classify_cli(cfg)
-        cfg = compose("classify", [f"ckpt={tmp_path / 'x.ckpt'}", "images=[]"])
-        with pytest.raises(InputError, match="images must be a non-empty list"):
-            classify_cli(cfg)
-        cfg = compose("classify", [f"ckpt={tmp_path / 'x.ckpt'}", "images=[a.png]"])
+            infer_cli(cfg)
+        cfg = compose("infer", [f"ckpt={tmp_path / 'x.ckpt'}", "inputs=[]", "mode=classify"])
+        with pytest.raises(InputError, match="config key inputs is an empty list"):
+            infer_cli(cfg)
+        cfg = compose("infer", [f"ckpt={tmp_path / 'x.ckpt'}", "inputs=[a.png]", "mode=classify"])
         with pytest.raises(InputError, match="x.ckpt does not exist"):
-            classify_cli(cfg)
+            infer_cli(cfg)
+        cfg = compose("infer", [f"ckpt={tmp_path / 'x.ckpt'}", "inputs=[a.png]", "labels=0"])
+        with pytest.raises(InputError, match="config key labels must be a positive int, got 0"):
+            infer_cli(cfg)

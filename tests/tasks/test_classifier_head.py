@@ -5,6 +5,7 @@ import torch
 
 from multimodal.errors import InputError
 from multimodal.model import MultimodalModel
+from multimodal.tasks.classification import Classification
 from multimodal.tasks.classifier_head import ClassifierHead
 from multimodal.tokenizers.image import ImageTokenizer
 from multimodal.tokenizers.text import TextTokenizer
@@ -64,8 +65,11 @@ def test_logits_equal_the_head_over_all_hidden_states(byte_encoding, pooling):
     ]
     batch = model.collate(samples)
     with torch.no_grad():
-        full = head(model(batch, mask="bidirectional"), batch)
-        torch.testing.assert_close(head.logits(model, batch), full, atol=1e-5, rtol=1e-5)
+        full = head.fc(head.pool(model(batch, mask="bidirectional"), batch))  # every column
+        logits = Classification(num_classes=3).logits(model, batch)  # the columns it reads
+        torch.testing.assert_close(logits, full, atol=1e-5, rtol=1e-5)
+    columns = head.columns(batch)
+    assert columns is None if pooling == "mean" else columns.tolist() == [[1], [6]]
 
 
 def test_head_starts_uniform_and_has_labels():

@@ -5,15 +5,19 @@ import pytest
 import tiktoken
 import torch
 
+from multimodal import registry
 from multimodal.data.prepare_speech import word_ranks
 from multimodal.errors import InputError
 from multimodal.example import Example
 from multimodal.model import MultimodalModel
+from multimodal.options import Options
 from multimodal.segment import Segment
 from multimodal.tasks.ctc_head import CTCHead
+from multimodal.tasks.legacy import transcription
 from multimodal.tasks.lm_head import LMHead
-from multimodal.tasks.transcribe_ar import decode_ar
-from multimodal.tasks.transcription import Transcription, audio_segments, transcribe
+from multimodal.tasks.transcribe_ar import ARTranscription, decode_ar
+from multimodal.tasks.transcribe_ctc import CTCTranscription
+from multimodal.tasks.transcription import Transcription, audio_segments
 from multimodal.tokenizers.audio import AudioTokenizer
 from multimodal.tokenizers.text import TextTokenizer
 from multimodal.tokenizers.vocab import GPT4_PATTERN, with_specials
@@ -75,7 +79,7 @@ def batch_for(task, model, exs):
 
 def test_ar_batch_is_audio_prefix_then_transcript_with_targets_on_the_transcript_only():
     model = make_model()
-    task = Transcription(head="ar")
+    task = ARTranscription()
     exs = examples(model)
     batch = batch_for(task, model, exs)
     text, audio = model.tokenizer("text"), model.tokenizer("audio")
@@ -92,7 +96,7 @@ def test_ar_batch_is_audio_prefix_then_transcript_with_targets_on_the_transcript
 
 def test_ctc_batch_is_audio_alone_with_character_targets():
     model = make_model()
-    task = Transcription(head="ctc", vocab=CHARS)
+    task = CTCTranscription(vocab=CHARS)
     batch = batch_for(task, model, examples(model))
     assert batch.prefix_len.tolist() == [0, 0, 0, 0]
     text = model.tokenizer("text")
@@ -106,8 +110,8 @@ def test_ctc_batch_is_audio_alone_with_character_targets():
 def test_auxiliary_ctc_loss_adds_the_ctc_heads_loss_on_the_audio_prefix():
     model = make_model().eval()
     exs = examples(model)
-    plain = Transcription(head="ar", vocab=CHARS)
-    hybrid = Transcription(head="ar", vocab=CHARS, ctc_weight=0.5)
+    plain = ARTranscription(vocab=CHARS)
+    hybrid = ARTranscription(vocab=CHARS, ctc_weight=0.5)
     batch = batch_for(hybrid, model, exs)
     with torch.no_grad():
         extra = (hybrid.step(model, batch, "train") - plain.step(model, batch, "train")) / 0.5
@@ -127,14 +131,14 @@ def test_auxiliary_ctc_loss_adds_the_ctc_heads_loss_on_the_audio_prefix():
 def test_audio_comes_back_out_of_a_batch_unchanged():
     model = make_model()
     exs = examples(model)
-    batch = batch_for(Transcription(head="ar"), model, exs)
+    batch = batch_for(ARTranscription(), model, exs)
     for seg, ex in zip(audio_segments(batch), exs):
         assert torch.equal(seg.data, ex.segments[0].data)
 
 
-def train_steps(head: str, steps: int) -> tuple[MultimodalModel, Transcription, list[float]]:
+def train_steps(kind: type, steps: int) -> tuple[MultimodalModel, Transcription, list[float]]:
     model = make_model()
-    task = Transcription(head=head, vocab=CHARS)
+    task = kind(vocab=CHARS)
     batch = batch_for(task, model, examples(model))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
     losses = []
@@ -148,12 +152,12 @@ def train_steps(head: str, steps: int) -> tuple[MultimodalModel, Transcription, 
     return model.eval(), task, losses
 
 
-@pytest.mark.parametrize("head, steps", [("ar", 80), ("ctc", 60)])
-def test_a_few_steps_learn_to_transcribe(head, steps):
-    model, task, losses = train_steps(head, steps)
+@pytest.mark.parametrize("kind, steps", [(ARTranscription, 80), (CTCTranscription, 60)])
+def test_a_few_steps_learn_to_transcribe(kind, steps):
+    model, task, losses = train_steps(kind, steps)
     assert losses[-1] < 0.1 * losses[0]
-    clips = [say(t) for t in TRANSCRIPTS]
-    assert transcribe(model, clips, head=head) == TRANSCRIPTS
+    clips = [[model.tokenizer("audio").prepare(say(t))] for t in TRANSCRIPTS]
+    assert task.predict(model, clips, Options()) == TRANSCRIPTS
     # the validation step decodes the same and scores it
     exs = examples(model)
     task.step(model, batch_for(task, model, exs), "val")
@@ -162,7 +166,7 @@ def test_a_few_steps_learn_to_transcribe(head, steps):
 
 
 def test_ar_decoding_with_and_without_the_cache_agree_and_sampling_is_seeded():
-    model, _, _ = train_steps("ar", 80)
+    model, _, _ = train_steps(ARTranscription, 80)
     audio = [model.tokenizer("audio").prepare(say(t)) for t in TRANSCRIPTS]
     assert decode_ar(model, audio, use_cache=True) == decode_ar(model, audio, use_cache=False)
     a = decode_ar(model, audio, temperature=1.5, top_k=5, seed=3)
@@ -172,13 +176,14 @@ def test_ar_decoding_with_and_without_the_cache_agree_and_sampling_is_seeded():
 
 def test_task_and_input_errors_are_named():
     with pytest.raises(InputError, match="transcription head 'rnnt' is unknown"):
-        Transcription(head="rnnt")
-    with pytest.raises(InputError, match="task.head=ctc needs a character vocabulary"):
-        Transcription(head="ctc")
-    with pytest.raises(InputError, match="task.head=ar with ctc_weight 0.5 needs a character"):
-        Transcription(head="ar", ctc_weight=0.5)
+        transcription(head="rnnt")
+    for make in (CTCTranscription, lambda: transcription(head="ctc")):
+        with pytest.raises(InputError, match="CTC transcription needs a character vocabulary"):
+            make()
+    with pytest.raises(InputError, match="task.ctc_weight 0.5 needs a character vocabulary"):
+        ARTranscription(ctc_weight=0.5)
     model = make_model()
-    ar, ctc = Transcription(head="ar"), Transcription(head="ctc", vocab=CHARS)
+    ar, ctc = ARTranscription(), CTCTranscription(vocab=CHARS)
     seg = model.tokenizer("audio").prepare(say("one"))
     with pytest.raises(InputError, match="transcription clip9.wav has no transcript text"):
         batch_for(ar, model, [Example([seg], target="  ", meta={"source": "clip9.wav"})])
@@ -191,5 +196,29 @@ def test_task_and_input_errors_are_named():
     with pytest.raises(InputError, match="transcript of sample 0 needs 29 CTC steps but its audio"):
         batch_for(ctc, model, [Example([seg], target="one two three one two three")])
     no_text = MultimodalModel({"audio": model.tokenizer("audio")}, model.backbone)
-    with pytest.raises(InputError, match="head 'ar' needs a 'text' tokenizer"):
+    with pytest.raises(InputError, match="ARTranscription needs a 'text' tokenizer"):
         batch_for(ar, no_text, [Example([seg], target="one")])
+
+
+def test_older_files_transcription_configs_build_the_kind_they_name():
+    old = {
+        "_target_": "multimodal.tasks.transcription.Transcription",
+        "name": "speech",
+        "vocab": CHARS,
+        "lm_head": "lm2",
+        "ctc_head": "ctc2",
+        "max_new_tokens": 12,
+        "ctc_weight": 0.5,
+    }
+    ar = registry.build({**old, "head": "ar"}, "task")
+    assert type(ar) is ARTranscription and (ar.name, ar.head, ar.mask) == (
+        "speech",
+        "lm2",
+        "prefix",
+    )
+    assert (ar.ctc_head, ar.max_new_tokens, ar.ctc_weight) == ("ctc2", 12, 0.5)
+    ctc = registry.build({**old, "head": "ctc"}, "task")
+    assert type(ctc) is CTCTranscription and (ctc.head, ctc.mask) == ("ctc2", "bidirectional")
+    assert ctc.vocab.chars == CHARS and ctc.mode == ar.mode == "transcribe"
+    with pytest.raises(InputError, match="config key task could not be built: transcription head"):
+        registry.build({**old, "head": "rnnt"}, "task")

@@ -1,4 +1,5 @@
-"""experiment=spoken_digits through train(cfg) for both heads, then mm-transcribe on the checkpoint."""
+"""experiment=spoken_digits through train(cfg) for both kinds of transcription, then mm-infer on
+the checkpoint."""
 
 import json
 
@@ -8,10 +9,12 @@ import soundfile as sf
 from hydra import compose, initialize_config_module
 
 from multimodal.checkpoint import load_model
-from multimodal.cli.transcribe import run
+from multimodal.cli.infer import run
 from multimodal.data.prepare_speech import word_ranks
 from multimodal.errors import InputError
-from multimodal.tasks.transcription import transcribe
+from multimodal.options import Options
+from multimodal.tasks.transcribe_ar import ARTranscription
+from multimodal.tasks.transcribe_ctc import CTCTranscription
 from multimodal.tokenizers.vocab import write_ranks
 from multimodal.train import train
 
@@ -70,33 +73,31 @@ def config(root, run_dir, *overrides):
         )
 
 
-@pytest.mark.parametrize("head", ["ar", "ctc"])
-def test_spoken_digits_experiment_learns_and_the_checkpoint_transcribes(data_root, tmp_path, head):
-    results = train(config(data_root, tmp_path, f"task.head={head}"))
+@pytest.mark.parametrize("task", ["transcribe_hybrid", "transcribe_ctc"])
+def test_spoken_digits_experiment_learns_and_the_checkpoint_transcribes(data_root, tmp_path, task):
+    results = train(config(data_root, tmp_path, f"task={task}"))
     # val says the training sequences at another speed and loudness; untrained, every word is wrong
     assert results["transcribe/val_wer"] < 0.35 and results["transcribe/val_cer"] < 0.2
     assert 0 <= results["transcribe/test_wer"] <= 1 and "transcribe/test_cer" in results
 
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    path = f"{data_root}/speech/spoken_digits/test/00000.wav"
     with initialize_config_module("multimodal.conf", version_base="1.3"):
-        cli = compose(
-            "transcribe",
-            [f"ckpt={ckpt}", f"audio=[{data_root}/speech/spoken_digits/test/00000.wav]"],
-        )
-    [(path, text)] = run(cli)
-    assert path.endswith("00000.wav")
-    assert text == transcribe(load_model(ckpt), [path], head=head)[0]
+        cli = compose("infer", [f"ckpt={ckpt}", f"inputs=[{path}]"])  # audio alone transcribes
+    [record] = run(cli)
+    assert record["inputs"] == [path] and record["mode"] == "transcribe"
+    model = load_model(ckpt)
+    chars = model.head("ctc").vocab.chars
+    trained = ARTranscription() if task == "transcribe_hybrid" else CTCTranscription(vocab=chars)
+    clip = [[model.tokenizer("audio").prepare(path)]]
+    assert record["result"] == trained.predict(model, clip, Options())[0]
 
 
-def test_transcribe_refuses_a_checkpoint_of_another_task(data_root, tmp_path, monkeypatch):
-    import multimodal.cli.transcribe as cli
-
-    monkeypatch.setattr(
-        cli, "read_checkpoint", lambda path: {"config": {"task": {"_target_": "x.Classification"}}}
-    )
+def test_transcribe_refuses_a_checkpoint_of_another_task(data_root, tmp_path, checkpoint):
+    task = {"_target_": "multimodal.tasks.classification.Classification", "num_classes": 3}
+    ckpt = checkpoint(tmp_path / "some.ckpt", {"task": task}, modalities=("image", "audio"))
+    clip = f"{data_root}/speech/spoken_digits/test/00000.wav"
     with initialize_config_module("multimodal.conf", version_base="1.3"):
-        cfg = compose("transcribe", ["ckpt=some.ckpt", "audio=a.wav"])
-    with pytest.raises(
-        InputError, match="checkpoint some.ckpt was not trained with task=transcribe"
-    ):
+        cfg = compose("infer", [f"ckpt={ckpt}", f"inputs=[{clip}]", "mode=transcribe"])
+    with pytest.raises(InputError, match=f"model file {ckpt} has no transcription task"):
         run(cfg)
