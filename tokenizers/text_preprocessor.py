@@ -74,9 +74,8 @@ class TextPreprocessor(Preprocessor):
         try:
             return self.encoding._special_tokens[name]
         except KeyError:
-            raise InputError(
-                f"special token {name!r} is unknown; known: {sorted(self.encoding.special_tokens_set)}"
-            ) from None
+            known = sorted(self.encoding.special_tokens_set)
+            raise InputError(f"special token {name!r} is unknown; known: {known}") from None
 
     def markers(self, modality: str) -> tuple[int, int] | None:
         """Ids of `<|begin_<modality>|>` and `<|end_<modality>|>`, or None if either is absent."""

@@ -52,9 +52,8 @@ class ExampleDataModule(pl.LightningDataModule):
 
     def preprocessor(self, modality: str) -> Preprocessor:
         if modality not in self.preprocessors:
-            raise InputError(
-                f"this data needs a {modality!r} tokenizer; the model has {list(self.preprocessors)}"
-            )
+            have = list(self.preprocessors)
+            raise InputError(f"this data needs a {modality!r} tokenizer; the model has {have}")
         return self.preprocessors[modality]
 
     def loader(

@@ -19,6 +19,7 @@ from multimodal.tokenizers.text import TextTokenizer
 from multimodal.train import build_preprocessors
 from multimodal.transformer import Transformer
 
+INVERT = "torchvision.transforms.v2.RandomInvert"
 RAW = {
     "text": ["To be, or not to be", "the sea"],
     "image": [np.full((28, 28), 200, np.uint8), np.zeros((14, 42, 3), np.uint8)],
@@ -39,7 +40,7 @@ def demo_config(rank_file):
                 "experiment=multitask_demo",
                 f"model.tokenizers.text.vocab={rank_file}",
                 "model.backbone.d_model=16",
-                "model.tokenizers.image.augment=[{_target_: torchvision.transforms.v2.RandomInvert}]",
+                "model.tokenizers.image.augment=[{_target_: " + INVERT + "}]",
             ],
         )
 
