@@ -183,27 +183,11 @@ class Predictor:
         ]
 
     def generate(
-        self,
-        inputs,
-        max_new_tokens: int = 64,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop_at_eot: bool = True,
-        head: str | None = None,
-        use_cache: bool = True,
+        self, inputs, max_new_tokens: int = 64, temperature: float = 1.0, head=None, **settings
     ) -> str:
-        """The text that follows one prompt (a mixed list of inputs, or one input)."""
-        options = Options(
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            use_cache=use_cache,
-            stop_at_eot=stop_at_eot,
-        )
+        """The text that follows one prompt (a mixed list of inputs, or one input); `settings`:
+        the other `Options` (top_k, top_p, seed, stop_at_eot, use_cache)."""
+        options = Options.of(max_new_tokens=max_new_tokens, temperature=temperature, **settings)
         return self.predict(inputs, "generate", head, options)[0].result
 
     def classify(self, inputs, top_k: int = 5, head: str | None = None):
@@ -212,28 +196,13 @@ class Predictor:
         results = [p.result for p in self.predict(inputs, "classify", head, Options(labels=top_k))]
         return results if is_many(inputs) else results[0]
 
-    def transcribe(
-        self,
-        audio,
-        head: str | None = None,
-        max_new_tokens: int = 64,
-        temperature: float = 0.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        batch_size: int = 16,
-    ):
-        """The transcript of one clip, or a list of them; `head`: the head of the transcription
-        task (None: the first, as trained)."""
-        options = Options(
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            batch_size=batch_size,
-        )
-        results = [p.result for p in self.predict(audio, "transcribe", head, options)]
+    def transcribe(self, audio, head: str | None = None, **settings):
+        """The transcript of one clip, or a list of them, by the transcription task reading
+        `head` (None: the first, as trained); `settings`: `Options` (max_new_tokens, greedy
+        unless a temperature is given, ...)."""
+        results = [
+            p.result for p in self.predict(audio, "transcribe", head, Options.of(**settings))
+        ]
         return results if is_many(audio) else results[0]
 
 

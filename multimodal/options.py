@@ -5,7 +5,7 @@
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from numbers import Integral, Real
 
 from multimodal.errors import InputError
@@ -51,6 +51,15 @@ class Options:
         for name, value in (("use_cache", self.use_cache), ("stop_at_eot", self.stop_at_eot)):
             if not isinstance(value, bool):
                 raise InputError(f"{name} must be true or false, got {value!r}")
+
+    @classmethod
+    def of(cls, **settings) -> "Options":
+        """Options from settings given by name; a name that is no setting is refused."""
+        names = [f.name for f in fields(cls)]
+        for name in settings:
+            if name not in names:
+                raise InputError(f"{name!r} is no inference setting; expected some of {names}")
+        return cls(**settings)
 
     def sampling(self, temperature: float) -> dict:
         """Keyword arguments of `multimodal.generation.generate`, with `temperature` as the

@@ -40,3 +40,9 @@ def test_sampling_takes_the_tasks_temperature_unless_one_is_given():
 def test_a_wrong_setting_is_named(setting, says):
     with pytest.raises(InputError, match=f"^{says}"):
         Options(**setting)
+
+
+def test_settings_by_name_refuse_an_unknown_name():
+    assert Options.of(top_k=3, labels=2) == Options(top_k=3, labels=2)
+    with pytest.raises(InputError, match="'topk' is no inference setting; expected some of"):
+        Options.of(topk=3)
