@@ -46,6 +46,11 @@ demo: setup
 	$(BIN)/mm-data prepare
 	rm -rf runs/demo
 	$(BIN)/mm-train experiment=multitask_demo hydra.run.dir=runs/demo
+	@echo "--- held-out results (runs/demo/results.json)"
+	@$(BIN)/python -c 'import json; r = json.load(open("runs/demo/results.json")); print( \
+	  "digit accuracy %.1f%%, same digit %.1f%%, transcription WER %.1f%%, LM perplexity %.0f" % ( \
+	  100 * r["digit/test_acc"], 100 * r["same/test_acc"], 100 * r["transcribe/test_wer"], \
+	  r["lm/val_perplexity"]))'
 	@echo "--- text: continue a prompt"
 	$(INFER) mode=generate inputs='["ROMEO."]' max_new_tokens=40 temperature=0.8 top_k=50 seed=0
 	@echo "--- image: classify a held-back 7 (digit head)"

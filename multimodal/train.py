@@ -4,6 +4,7 @@
 `train` with configs from Hydra's `compose`.
 """
 
+import json
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -93,7 +94,8 @@ def resume_path(ckpt_path: str | None, run_dir: str) -> str | None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit the configured model on the configured task and data; test if there is a test split."""
+    """Fit the configured model on the configured task and data; test if there is a test split.
+    The final metrics are returned and written to `<run_dir>/results.json`."""
     validate(cfg)
     use_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
@@ -126,4 +128,5 @@ def train(cfg: DictConfig) -> dict[str, float]:
             results.update({k: float(v) for k, v in metrics.items()})
     if trainer.is_global_zero:
         print(module.bad_samples.report())
+        Path(cfg.run_dir, "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
     return results
