@@ -54,11 +54,16 @@ def no_model(monkeypatch):
 
 
 def training_steps(cfg, workers: int, method: str | None) -> list[dict]:
+    for job in cfg.tasks.values():  # the data config's keys
+        job.data.num_workers, job.data.multiprocessing_context = workers, method
     _, data, _ = build_tasks(cfg)
-    for dm in data.datamodules.values():
-        dm.num_workers, dm.multiprocessing_context = workers, method
     data.setup("fit")
-    return [step for step, _, _ in islice(data.train_dataloader(), STEPS)]
+    loaders = data.train_dataloader()
+    for loader in loaders.flattened:
+        assert loader.num_workers == workers
+        context = loader.multiprocessing_context
+        assert (context and context.get_start_method()) == method
+    return [step for step, _, _ in islice(loaders, STEPS)]
 
 
 def assert_same(a, b, where: str) -> None:
