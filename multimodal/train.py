@@ -128,5 +128,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
             results.update({k: float(v) for k, v in metrics.items()})
     if trainer.is_global_zero:
         print(module.bad_samples.report())
+        Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
         Path(cfg.run_dir, "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
     return results
