@@ -87,9 +87,14 @@ def assert_same(a, b, where: str) -> None:
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_every_datamodule_gives_the_same_batches_in_started_workers(demo_config, no_model, method):
+def test_every_datamodule_gives_the_same_batches_in_started_workers(
+    demo_config, no_model, method, tmp_path, monkeypatch
+):
     """Forkserver workers fork from a server that imported the project once, so they start
-    fast; spawned ones start a fresh interpreter each (about 5 s of CPU for ten of them)."""
+    fast; spawned ones start a fresh interpreter each (about 5 s of CPU for ten of them).
+    They start in another folder: a started interpreter puts its working folder on sys.path,
+    and in the repository folder `tokenizers/` would hide Hugging Face's package (see README)."""
+    monkeypatch.chdir(tmp_path)
     multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_MODULES)
     reference = training_steps(demo_config, 0, None)
     assert len(reference) == STEPS
