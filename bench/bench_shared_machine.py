@@ -95,30 +95,17 @@ def run() -> list[dict]:
     config = {"steps": STEPS, "model": "d128 L4 T128 B32", "alone_steps_per_s": share}
     return [
         record(
-            "train beside one busy process (share of alone)",
-            share["ours"]["busy"],
-            share["torch"]["busy"],
+            name,
+            share["ours"][key],
+            share["torch"][key],
             "torch default threads",
-            "share",
+            unit,
             True,
             config,
-        ),
-        record(
-            "two trainings at once (share of alone, slower one)",
-            share["ours"]["two"],
-            share["torch"]["two"],
-            "torch default threads",
-            "share",
-            True,
-            config,
-        ),
-        record(
-            "train alone (steps/s)",
-            share["ours"]["alone"],
-            share["torch"]["alone"],
-            "torch default threads",
-            "steps/s",
-            True,
-            config,
-        ),
+        )
+        for key, name, unit in (
+            ("busy", "train beside one busy process (share of alone)", "share"),
+            ("two", "two trainings at once (share of alone, slower one)", "share"),
+            ("alone", "train alone (steps/s)", "steps/s"),
+        )
     ]
