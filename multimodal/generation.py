@@ -25,9 +25,12 @@ def sample_next(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Next token ids (B,) from logits (B, V): greedy at temperature 0, else top-k/top-p sampling."""
-    if temperature == 0:
+    if temperature < torch.finfo(torch.float32).tiny:  # 0, or too small to divide by in float32
         return logits.float().argmax(dim=-1)  # float: several times faster than bfloat16 on CPU
-    logits = logits.float() / temperature
+    logits = logits.float()
+    # the best token at 0 before dividing: a small temperature then gives -inf, never inf - inf
+    temperature = min(temperature, torch.finfo(torch.float32).max)  # -inf / inf would be NaN
+    logits = (logits - logits.amax(dim=-1, keepdim=True)) / temperature
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -43,7 +46,7 @@ def sample_next(
 def check_options(max_new_tokens, temperature, top_k, top_p) -> None:
     if max_new_tokens < 1:
         raise InputError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-    if temperature < 0:
+    if not temperature >= 0:  # NaN too
         raise InputError(f"temperature must be 0 (greedy) or positive, got {temperature}")
     if top_k is not None and top_k < 1:
         raise InputError(f"top_k must be at least 1, got {top_k}")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from multimodal.errors import InputError
-from multimodal.generation import generate, sample_next
+from multimodal.generation import check_options, generate, sample_next
 from multimodal.model import MultimodalModel
 from multimodal.prepack import onednn_bf16
 from multimodal.segment import Segment
@@ -139,3 +139,17 @@ def test_decoding_runs_on_prepacked_weights_and_restores_them(byte_encoding):
         h.remove()
     assert packed == [True] * 6  # qkv and the head, for the prompt and two decoding steps
     assert "forward" not in vars(head) and "forward" not in vars(qkv)
+
+
+@pytest.mark.parametrize("temperature", [5e-324, 1e-30, 1e308, float("inf")])
+def test_extreme_temperatures_sample_valid_tokens(temperature):
+    logits = torch.tensor([[0.0, 3.0, 1.0, float("-inf")], [5.0, 5.0, -2.0, 0.0]])
+    ids = sample_next(logits, temperature, generator=torch.Generator().manual_seed(0))
+    assert ids.shape == (2,) and ids[0] != 3  # never the masked token
+    if temperature < 1:
+        assert ids[0] == 1 and ids[1] in (0, 1)  # as good as greedy
+
+
+def test_nan_temperature_is_refused():
+    with pytest.raises(InputError, match="temperature must be 0"):
+        check_options(4, float("nan"), None, None)
