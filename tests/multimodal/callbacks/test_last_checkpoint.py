@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from multimodal.atomic_checkpoint_io import AtomicCheckpointIO
+from multimodal.errors import InputError
 from multimodal.train import train
 
 
@@ -41,3 +42,16 @@ def test_interrupted_write_leaves_the_previous_file_whole(tmp_path, monkeypatch)
     monkeypatch.undo()
     assert torch.load(target, weights_only=True) == {"global_step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("ckpt_path=last", "ckpt_path=last, but run folder .* has no checkpoints/last.ckpt"),
+        ("save_every_n_steps=0", "save_every_n_steps must be a positive number, got 0"),
+        ("ckpt_path=https://example.com/last.ckpt", "local"),
+    ],
+)
+def test_bad_resume_settings_are_named(lm_config, override, match):
+    with pytest.raises(InputError, match=match):
+        train(lm_config(override))
