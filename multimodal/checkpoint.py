@@ -81,11 +81,18 @@ def load_model(
     return model.to(device).eval()
 
 
-def local_checkpoint(ckpt_path) -> str | None:
-    """`ckpt_path` for `Trainer.fit` (null, or an existing local checkpoint file); a URL is
-    refused, as Lightning would unpickle a downloaded file with weights_only=False."""
-    if ckpt_path is None:
-        return None
+def local_checkpoint(ckpt_path, run_dir=None) -> str | None:
+    """`ckpt_path` for `Trainer.fit`: an existing local checkpoint file, or None to start afresh.
+
+    "last", or null when the run folder `run_dir` has one, is that run's `checkpoints/last.ckpt`
+    (a run started again continues). A URL is refused, as Lightning would unpickle a downloaded
+    file with weights_only=False.
+    """
+    last = Path(run_dir or ".") / "checkpoints" / "last.ckpt"
+    if ckpt_path == "last" and not last.is_file():
+        raise InputError(f"ckpt_path=last, but run folder {run_dir} has no checkpoints/last.ckpt")
+    if ckpt_path in (None, "last"):
+        return str(last) if run_dir is not None and last.is_file() else None
     path = str(ckpt_path)
     if URL.match(path):
         raise InputError(f"ckpt_path {path} is a URL; resuming takes a local checkpoint file")

@@ -82,21 +82,11 @@ def build_tasks(cfg: DictConfig) -> tuple[dict, MultiTaskDataModule, dict[str, f
     return tasks, data, weights
 
 
-def resume_path(ckpt_path: str | None, run_dir: str) -> str | None:
-    """The checkpoint to resume from: `ckpt_path` as given; for "last", or when it is null and the
-    run folder has one, the run's own `checkpoints/last.ckpt` (a run started again continues)."""
-    last = Path(run_dir) / "checkpoints" / "last.ckpt"
-    if ckpt_path == "last" and not last.is_file():
-        raise InputError(f"ckpt_path=last, but run folder {run_dir} has no checkpoints/last.ckpt")
-    if ckpt_path in (None, "last"):
-        return str(last) if last.is_file() else None
-    return ckpt_path
-
-
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured task and data; test if there is a test split.
     The final metrics are returned and written to `<run_dir>/results.json`."""
     validate(cfg)
+    ckpt_path = local_checkpoint(cfg.ckpt_path, cfg.run_dir)
     use_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True)
     source = adopt_source_config(cfg.model, cfg.init_from, cfg.trust) if cfg.init_from else None
@@ -118,10 +108,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build(
         cfg, "trainer", callbacks=build_all(cfg, "callbacks"), logger=build_all(cfg, "loggers")
     )
-    ckpt_path = resume_path(cfg.ckpt_path, cfg.run_dir)
     if ckpt_path is not None and trainer.is_global_zero:
         print(f"resuming from {ckpt_path}")
-    trainer.fit(module, datamodule=data, ckpt_path=local_checkpoint(ckpt_path), weights_only=True)
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     results = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if data.has("test"):
         for metrics in trainer.test(module, datamodule=data, verbose=False):
