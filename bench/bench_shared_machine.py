@@ -5,7 +5,7 @@ batch 32) trains for a fixed number of steps in a fresh process, in three settin
 one busy single-threaded process, and two trainings at once (the second started while the first
 runs). Each figure is steps/s as a share of
 the same policy's speed alone. "ours" is what `import multimodal` and `threads: auto` do
-(`OMP_WAIT_POLICY=PASSIVE`, compute threads = free cores); the peer is torch's default (one
+(`GOMP_SPINCOUNT=10000`, compute threads = free cores); the peer is torch's default (one
 spinning OpenMP thread per core).
 
     python bench/run.py --only shared_machine
@@ -58,7 +58,11 @@ print(json.dumps({"steps_per_s": int(sys.argv[2]) / (time.perf_counter() - start
 
 def env() -> dict:
     """This environment without the variables that the policies set."""
-    return {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+    }
 
 
 def trainings(policy: str, count: int, stagger: float = 3.0) -> list[float]:

@@ -3,8 +3,9 @@
 import os
 import sys
 
-if "torch" not in sys.modules:  # OpenMP reads it once, when torch loads; see multimodal.threads
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP reads these once, when torch loads; see multimodal.threads
+if "torch" not in sys.modules and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 from multimodal.batch import Batch, collate
 from multimodal.errors import InputError
