@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from multimodal.errors import InputError
+from multimodal.layout import Placed
 from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor
 
@@ -30,6 +31,7 @@ class Batch:
     positions: Tensor  # (B, T) global token index, 0 at padding
     targets: dict[str, Tensor] = field(default_factory=dict)  # task -> labels
     skipped: list[str] = field(default_factory=list)  # why bad samples were left out of it
+    layout: list[Placed] = field(default_factory=list)  # each segment's columns and meta
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -79,13 +81,14 @@ def collate(
     names = list(preprocessors)
     segments: dict[str, list[Segment]] = defaultdict(list)
     places: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # (sample, offset, n)
+    layout = []  # (sample, segment, modality, row, offset, n, meta); offset before padding
     text = preprocessors["text"] if markers and "text" in preprocessors else None
     lengths, prefix = [], list(prefix_lens) if prefix_lens is not None else [0] * len(samples)
     for b, sample in enumerate(samples):
         if not sample:
             raise InputError(f"sample {b} has no segments; expected at least one")
         offset, given, given_prefix = 0, 0, prefix[b]  # given: tokens of the segments passed in
-        for seg in sample:
+        for index, seg in enumerate(sample):
             if seg.modality not in preprocessors:
                 raise InputError(
                     f"sample {b} has a {seg.modality!r} segment but the model has tokenizers "
@@ -97,6 +100,8 @@ def collate(
                 prefix[b] += (given < given_prefix) + (given + n <= given_prefix)
             for part in wrapped:
                 k = n if part is seg else 1
+                row = len(segments[part.modality])
+                layout.append((b, index, part.modality, row, offset, k, part.meta))
                 segments[part.modality].append(part)
                 places[part.modality].append((b, offset, k))
                 offset += k
@@ -131,4 +136,5 @@ def collate(
         padding=padding,
         prefix_len=torch.tensor(prefix, dtype=torch.long),
         positions=positions,
+        layout=[Placed(b, i, m, r, shift[b] + o, n, meta) for b, i, m, r, o, n, meta in layout],
     )

@@ -45,6 +45,12 @@ class Preprocessor:
         """All segments of this modality in a batch, as padded tensors."""
         raise NotImplementedError
 
+    def describe(self, meta: dict, collated: dict[str, Tensor], row: int, count: int) -> list:
+        """What each of a segment's `count` tokens stands for, as `multimodal.layout.Token`
+        fields ("kind", "label", and "piece", "patch", "box" or "span"); the segment is row
+        `row` of `collated` and `meta` is its `prepare` meta. By default each is numbered."""
+        return [{"kind": self.modality, "label": f"{self.modality} {i}"} for i in range(count)]
+
 
 class Tokenizer(nn.Module):
     """Base class of the module halves.

@@ -70,6 +70,17 @@ class AudioPreprocessor(Preprocessor):
     def num_tokens(self, seg: Segment) -> int:
         return ConvStem.out_length(seg.data.shape[-1])
 
+    def describe(self, meta: dict, collated: dict[str, Tensor], row: int, count: int) -> list:
+        """Each token's time span in seconds: the conv stem's stride, two frames of `hop_length`
+        samples; the last ends with the clip."""
+        step = 2 * self.features.hop_length / self.sample_rate
+        end = meta.get("seconds", count * step)
+        out = []
+        for i in range(count):
+            span = (i * step, min((i + 1) * step, end))
+            out.append({"kind": "frames", "label": f"{span[0]:.2f}-{span[1]:.2f} s", "span": span})
+        return out
+
     def collate(self, segs: list[Segment]) -> dict[str, Tensor]:
         """{"mel": (S, M, F) zero-padded, "frames": (S,) each clip's frames}."""
         for seg in segs:

@@ -108,7 +108,6 @@ class ImagePreprocessor(Preprocessor):
         path; values then carry 8-bit rounding, as in Pillow-based pipelines).
         """
         img = self.read(raw, name)
-        size = tuple(img.shape[-2:])
         augment = self.augment if train else ()
         if augment or img.dtype != torch.uint8:
             img = to_float(img, self.channels, self.background, name or "image input")
@@ -121,7 +120,7 @@ class ImagePreprocessor(Preprocessor):
             img = TF.resize(img, [h * p, w * p], antialias=True)
         img = to_float(img, self.channels, self.background, name or "image input")
         img = TF.normalize(img, self.mean, self.std)
-        meta = {"size": size, "grid": (h, w)}
+        meta = {"size": (H, W), "grid": (h, w), "augmented": bool(augment)}
         if isinstance(raw, str) or hasattr(raw, "__fspath__"):
             meta["source"] = str(raw)
         return Segment("image", img, meta)
@@ -144,6 +143,21 @@ class ImagePreprocessor(Preprocessor):
     def num_tokens(self, seg: Segment) -> int:
         h, w = self.grid(seg)
         return h * w + self.class_token
+
+    def describe(self, meta: dict, collated: dict[str, Tensor], row: int, count: int) -> list:
+        """The class token, if any, then each patch in row-major order with its (row, col) and
+        its box (x0, y0, x1, y1) in the pixels of the image `prepare` resized (the input itself
+        unless it was augmented)."""
+        h, w = collated["grid"][row].tolist()
+        H, W = meta.get("size", (h * self.patch_size, w * self.patch_size))
+        out = [{"kind": "class", "label": "class"}] if self.class_token else []
+        for r in range(h):
+            for c in range(w):
+                box = (c * W / w, r * H / h, (c + 1) * W / w, (r + 1) * H / h)
+                out.append(
+                    {"kind": "patch", "label": f"patch ({r}, {c})", "patch": (r, c), "box": box}
+                )
+        return out[:count]
 
     def collate(self, segs: list[Segment]) -> dict[str, Tensor]:
         """{"patches": (S, L, C p p) zero-padded, "grid": (S, 2) rows and columns}."""

@@ -109,6 +109,16 @@ class TextPreprocessor(Preprocessor):
         ids = nn.utils.rnn.pad_sequence([s.data for s in segs], batch_first=True)  # (S, L)
         return {"ids": ids}
 
+    def piece(self, token_id: int) -> str:
+        """One token's bytes as text; bytes that are part of a longer character read as \\xNN."""
+        return self.encoding.decode_single_token_bytes(token_id).decode("utf-8", "backslashreplace")
+
+    def describe(self, meta: dict, collated: dict[str, Tensor], row: int, count: int) -> list:
+        """Each token's text piece; a boundary marker is kind "marker"."""
+        kind = "marker" if meta.get("marker") else "text"
+        pieces = [self.piece(i) for i in collated["ids"][row, :count].tolist()]
+        return [{"kind": kind, "label": p, "piece": p} for p in pieces]
+
 
 def token_ids(raw, vocab_size: int) -> Tensor:
     """Token ids given as a list or tuple of ints, or a 1-D integer tensor or numpy array, as
