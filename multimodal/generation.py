@@ -7,6 +7,7 @@ masks come from the global token index, so cached and uncached decoding see the 
 from collections.abc import Sequence
 
 import torch
+import torch.distributed as dist
 from pytorch_lightning.utilities import move_data_to_device
 from torch import Tensor
 
@@ -54,6 +55,15 @@ def check_options(max_new_tokens, temperature, top_k, top_p) -> None:
         raise InputError(f"top_p must lie in (0, 1], got {top_p}")
 
 
+def any_process(flag: bool, device: torch.device) -> bool:
+    """`flag` of any process of the default process group: a collective when there are several."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    flags = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    return bool(flags.item())
+
+
 def generate(
     model: MultimodalModel,
     samples: Sequence[Sequence[Segment]],
@@ -67,11 +77,16 @@ def generate(
     mask: str = "causal",
     prefix_lens: Sequence[int] | None = None,
     head: str = "lm",
+    lockstep: bool = False,
 ) -> list[list[int]]:
     """New text token ids per sample, up to `max_new_tokens`, ending before a stop token.
 
     samples: prompts, each an ordered list of segments of any modalities.
     mask: "causal", or "prefix" with `prefix_lens` (tokens) seen bidirectionally.
+    lockstep: every process of the default process group calls this together (inside training
+        or validation, where a sharded model's forward is a collective): each one takes as many
+        forwards as the process that decodes longest, and a process done earlier keeps its
+        result. Alone, or outside a distributed run, it changes nothing.
     """
     check_options(max_new_tokens, temperature, top_k, top_p)
     text, lm = model.tokenizer("text"), model.head(head)
@@ -97,14 +112,16 @@ def generate(
         hidden = model(batch, mask=mask, cache=cache, keep=last)  # (B, 1, D)
         positions = batch.positions[:, -1:]  # (B, 1) last prompt token of each sample
         no_pad = torch.zeros(B, 1, dtype=torch.bool, device=device)
-        for n in range(1, max_new_tokens + 1):
+        n = 0  # columns of `out` written so far
+        while True:
             token = sample_next(lm(hidden[:, -1]), temperature, top_k, top_p, generator)  # (B,)
-            out[:, n - 1] = token
+            out[:, n] = token
+            n += 1
             if len(stops):
                 done |= torch.isin(token, stops)
-                if bool(done.all()):
-                    break
-            if n == max_new_tokens:
+            decoding = n < max_new_tokens and not (len(stops) and bool(done.all()))
+            anyone = any_process(decoding, device) if lockstep else decoding
+            if not decoding:
                 break
             positions = positions + 1
             if use_cache:
@@ -115,6 +132,10 @@ def generate(
                 grown = [[*s, Segment("text", ids.cpu())] for s, ids in zip(samples, out[:, :n])]
                 again = move_data_to_device(model.collate(grown, prefix_lens, "left"), device)
                 hidden = model(again, mask=mask, keep=last + n)  # (B, 1, D)
+        while anyone:  # done here while another process decodes: a forward for each of its steps
+            x = text({"ids": token[:, None]})  # (B, 1, D)
+            model.backbone(x, Context.for_tokens(positions, no_pad, batch.prefix_len, mask))
+            anyone = any_process(False, device)
     return [_until_stop(row.tolist(), set(stop_tokens)) for row in out[:, :n]]
 
 
