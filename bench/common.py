@@ -1,4 +1,5 @@
-"""Shared helpers for benchmarks: timing ours against a peer, and the result record.
+"""Shared helpers for benchmarks: timing ours against a peer, the result record, and the
+FLOPs and peak FLOP/s that model FLOPs utilization (MFU) divides.
 
 A benchmark script `bench/bench_<what>.py` exposes `run() -> list[dict]`, each dict made by
 `record`. Ours and the peer run in the same process on the same inputs, alternately, and each
@@ -91,3 +92,32 @@ def record(
         "device": device_name(device),
         "torch": torch.__version__,
     }
+
+
+PEAK_BF16_TFLOPS = (  # dense bf16 tensor-core peak by device name; the first match wins
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),
+    ("H200", 989.0),
+    ("A100", 312.0),
+)
+
+
+def peak_flops(device: str | torch.device, tflops: float | None = None) -> float | None:
+    """Peak FLOP/s of `device`: `tflops` when given, else `PEAK_BF16_TFLOPS` for a GPU it
+    names, else None (unknown)."""
+    if tflops is not None:
+        return float(tflops) * 1e12
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for part, peak in PEAK_BF16_TFLOPS:
+            if part in name:
+                return peak * 1e12
+    return None
+
+
+def lm_flops_per_token(n_params: int, n_layers: int, d_model: int, seq_len: int) -> float:
+    """Training FLOPs (forward and backward) per token of a transformer LM, as nanoGPT's
+    `estimate_mfu` counts them: 6 N for the weights' matrix products, and 12 L D T for
+    attention's scores and mixing (q k^T and weights v, over T keys in each of L layers)."""
+    return 6.0 * n_params + 12.0 * n_layers * d_model * seq_len
