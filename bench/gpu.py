@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peak-tflops", type=tflops, default=os.environ.get("PEAK_TFLOPS") or None)
     p.add_argument("--out", type=Path, help="JSON records (default: bench/results/gpu*.json)")
     args = p.parse_args(argv)
+    from transformers.utils import logging  # the peer's notes on bench_lm's special ids: quiet
+
+    logging.set_verbosity_error()
     dry = args.dry_run or not torch.cuda.is_available()
     scale = dry_scale() if dry else gpu_scale()
     names = [n.strip() for n in args.presets.split(",") if n.strip()]
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MFU against a peak of {fmt(peak / 1e12)} TFLOP/s")
     if args.skip_compile:
         print("compile: skipped (--skip-compile), its rows are left out; on CPU inductor takes")
-        print("10-40 s to build each graph, and tests/multimodal/test_precision.py compiles")
+        print("10-40 s to build each graph; tests/multimodal/test_precision.py covers compile")
     records = run(scale, not args.skip_compile, peak)
     print(table(records))
     if not any(r["name"].startswith("lm_train_packed") for r in records):
