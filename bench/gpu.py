@@ -19,9 +19,12 @@ in one process (`common.measure`: warm-up steps, then timed steps, each between
   "bf16-mixed"), at the `small` and `base` presets, for each attention form: SDPA given the
   causal flag, SDPA given a dense (B, 1, T, T) boolean mask (a padded batch's form), and the
   explicit softmax kernel (flag or mask cost it the same), each eager and with the backbone
-  compiled (`compile: true`). Peer: Hugging Face GPT-2 of the same shape, eager.
-- lm_generate[preset]: greedy decoding with the KV cache in bf16, against GPT-2's `generate`.
-- vit_tiny_train: the classify task's training step at ViT-Tiny in bf16, against timm.
+  compiled (`compile: true`); bench_lm's vocabulary of 8,192. Peer: Hugging Face GPT-2 of the
+  same shape, eager.
+- lm_generate[preset]: greedy decoding with the KV cache in bf16, batch 1, 64 prompt tokens
+  then 256 new ones, against GPT-2's `generate`.
+- vit_tiny_train: the classify task's training step at ViT-Tiny in bf16, batch 128, against
+  timm.
 - lm_train_padded[small]: useful (non-padding) tokens/s on examples of random lengths, against
   the same model on full rows; the packed row waits for packing (`gpu_rows.packed_throughput`).
 
