@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from multimodal.errors import InputError
-from multimodal.layout import Placed
+from multimodal.layout import Layout, Placed
 from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor
 
@@ -31,7 +31,7 @@ class Batch:
     positions: Tensor  # (B, T) global token index, 0 at padding
     targets: dict[str, Tensor] = field(default_factory=dict)  # task -> labels
     skipped: list[str] = field(default_factory=list)  # why bad samples were left out of it
-    layout: list[Placed] = field(default_factory=list)  # each segment's columns and meta
+    layout: Layout = field(default_factory=Layout)  # each segment's columns and meta
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -136,5 +136,7 @@ def collate(
         padding=padding,
         prefix_len=torch.tensor(prefix, dtype=torch.long),
         positions=positions,
-        layout=[Placed(b, i, m, r, shift[b] + o, n, meta) for b, i, m, r, o, n, meta in layout],
+        layout=Layout(
+            Placed(b, i, m, r, shift[b] + o, n, meta) for b, i, m, r, o, n, meta in layout
+        ),
     )

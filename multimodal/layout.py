@@ -9,15 +9,14 @@ describes its own tokens (`Preprocessor.describe`), text as its pieces, an image
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # batch.py imports `Placed` from here
     from multimodal.batch import Batch
     from multimodal.tokenizer import Preprocessor
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     """One segment's columns in a batch."""
 
     sample: int  # row of the batch
@@ -27,6 +26,25 @@ class Placed:
     start: int  # first column
     length: int  # tokens
     meta: dict  # what `prepare` said about it (source, size, seconds, marker, ...)
+
+
+class Layout:
+    """A batch's `Placed` segments, in order. A plain object, not a sequence, so that moving a
+    batch to a device passes it whole (walking a few hundred tuples and dicts took 6 ms)."""
+
+    __slots__ = ("places",)
+
+    def __init__(self, places=()):
+        self.places: tuple[Placed, ...] = tuple(places)
+
+    def __iter__(self):
+        return iter(self.places)
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def __getitem__(self, i: int) -> Placed:
+        return self.places[i]
 
 
 @dataclass(frozen=True)

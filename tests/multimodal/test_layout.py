@@ -168,3 +168,14 @@ def test_a_new_modality_numbers_its_tokens(preps):
 def test_a_piece_inside_a_character_shows_its_bytes(preps):
     batch = collate([[preps["text"].prepare([0xE4])]], preps)  # 0xE4 begins a 3-byte character
     assert tokens(batch, preps)[0][0].piece == "\\xe4"
+
+
+def test_the_layout_survives_device_transfer_and_pickling(preps):
+    import pickle
+
+    from pytorch_lightning.utilities import move_data_to_device
+
+    batch = collate([[preps["image"].prepare(image(16, 16)), preps["text"].prepare("hi")]], preps)
+    for moved in (move_data_to_device(batch, "cpu"), pickle.loads(pickle.dumps(batch))):
+        assert list(moved.layout) == list(batch.layout)
+        assert tokens(moved, preps) == tokens(batch, preps)
