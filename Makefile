@@ -27,6 +27,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# Debian's chromium and its driver, for the test that drives mm-viz's page in a real browser.
+$(VENV)/.installed-browser: | $(VENV)/.installed
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null)); } || \
+	  echo "chromium not installed; the browser test of the mm-viz page is skipped"
+	touch $@
+
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e ".[dev,data,bench]"
 	touch $@
@@ -62,7 +71,7 @@ demo: setup
 	@echo "--- image and audio together: the same digit? (8 + 'eight', then 7 + 'eight')"
 	$(INFER) mode=classify head_name=same labels=1 inputs='[[$(EIGHT),$(WORD_EIGHT)],[$(SEVEN),$(WORD_EIGHT)]]'
 
-test: setup
+test: setup $(VENV)/.installed-browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -17,7 +17,7 @@ from multimodal.generation import generate
 from multimodal.model import MultimodalModel
 from multimodal.options import Options
 from multimodal.segment import Segment
-from multimodal.tasks.task import Task
+from multimodal.tasks.task import Task, prompt_prefix
 
 
 def next_token_targets(batch: Batch) -> Tensor:
@@ -29,17 +29,6 @@ def next_token_targets(batch: Batch) -> Tensor:
     targets[:, -1] = -100
     inside = batch.positions < (batch.prefix_len[:, None] - 1)  # (B, T)
     return targets.masked_fill(inside, -100)
-
-
-def prompt_prefix(model: MultimodalModel, prompt: Sequence[Segment]) -> int:
-    """The bidirectional prefix of a prompt, in its segments' tokens: everything through its
-    last non-text segment (`collate` grows it by the boundary markers inside it)."""
-    given = prefix = 0
-    for seg in prompt:
-        given += model.tokenizer(seg.modality).num_tokens(seg)
-        if seg.modality != "text":
-            prefix = given
-    return prefix
 
 
 class LanguageModeling(Task):
@@ -71,6 +60,11 @@ class LanguageModeling(Task):
         if stage != "train":
             self.metrics[stage].update(logits[None].float(), targets[keep][None])
         return loss
+
+    def reading(self, model: MultimodalModel, segments: Sequence[Segment]) -> tuple[str, int]:
+        """As `predict` reads a prompt: bidirectional through its last non-text input."""
+        prefix = prompt_prefix(model, segments)
+        return ("prefix" if prefix else "causal"), prefix
 
     def fits(self, model: MultimodalModel, modalities: Sequence[str]) -> bool:
         """A prompt that ends in text asks for its continuation."""

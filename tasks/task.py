@@ -23,6 +23,17 @@ from multimodal.tokenizer import Preprocessor
 STAGES = ("train", "val", "test")
 
 
+def prompt_prefix(model: MultimodalModel, prompt: Sequence[Segment]) -> int:
+    """The bidirectional prefix of a prompt, in its segments' tokens: everything through its
+    last non-text segment (`collate` grows it by the boundary markers inside it)."""
+    given = prefix = 0
+    for seg in prompt:
+        given += model.tokenizer(seg.modality).num_tokens(seg)
+        if seg.modality != "text":
+            prefix = given
+    return prefix
+
+
 class Task(nn.Module):
     """Subclasses implement `targets` and `step` (training) and `predict` (inference).
 
@@ -80,6 +91,11 @@ class Task(nn.Module):
         """Why one sample of these modalities, in order, is no input for `predict`, as the end
         of a sentence that names it ("holds text; ..."); None when it is one."""
         return None
+
+    def reading(self, model: MultimodalModel, segments: Sequence[Segment]) -> tuple[str, int]:
+        """The mask kind and bidirectional prefix (in the segments' tokens) that its inference
+        reads one sample with; the prefix spans through the last non-text segment."""
+        return self.mask, prompt_prefix(model, segments) if self.mask == "prefix" else 0
 
     def fits(self, model: MultimodalModel, modalities: Sequence[str]) -> bool:
         """Whether such a sample is plainly an input for this task: how mm-infer picks a task
