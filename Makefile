@@ -70,6 +70,10 @@ demo: setup
 	$(INFER) mode=transcribe inputs='[$(SAID_EIGHT),$(SAID_SIX_FIVE)]'
 	@echo "--- image and audio together: the same digit? (8 + 'eight', then 7 + 'eight')"
 	$(INFER) mode=classify head_name=same labels=1 inputs='[[$(EIGHT),$(WORD_EIGHT)],[$(SEVEN),$(WORD_EIGHT)]]'
+	@echo "--- look inside: tokens and attention as pictures and a page to open in a browser"
+	$(BIN)/mm-viz ckpt=$(CKPT) inputs='[$(SEVEN),"The digit is"]' out=runs/demo/viz/image_text
+	$(BIN)/mm-viz ckpt=$(CKPT) mode=classify head_name=same inputs='[$(EIGHT),$(WORD_EIGHT)]' \
+	  out=runs/demo/viz/image_audio
 
 test: setup $(VENV)/.installed-browser
 	$(BIN)/ruff check .

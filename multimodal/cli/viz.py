@@ -11,7 +11,7 @@ from multimodal.cli.errors import one_line_errors
 from multimodal.cli.infer import input_list
 from multimodal.errors import InputError
 from multimodal.inference import load
-from multimodal.viz.look import look
+from multimodal.viz.look import look, short_name
 from multimodal.viz.write import write_all
 
 
@@ -26,9 +26,11 @@ def run(cfg: DictConfig) -> list:
             )
     predictor = load(cfg.ckpt, cfg.device, cfg.trust)
     seen = look(predictor, input_list(cfg), cfg.mode, cfg.head_name, cfg.mask)
-    title = cfg.title or " + ".join(item.name for item in seen.items)
+    title = cfg.title or " + ".join(short_name(item) for item in seen.items)
     paths = write_all(seen, cfg.out, cfg.layer, cfg.attention_head, cfg.query, title)
+    query = seen.tokens[seen.query_index(cfg.query)]
     print(f"{len(paths) - 1} pictures in {cfg.out}; the page: {paths[-1]}")
+    print(f"where token {query.column} ({query.label!r}) looks, last layer: {paths[-2]}")
     return paths
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from multimodal.layout import Token
-from multimodal.viz.look import Look
+from multimodal.viz.look import Look, short_name
 from multimodal.viz.paint import COLORS, color, draw_clip, draw_image, draw_pieces
 
 HEIGHTS = {"text": 1.0, "image": 3.0, "audio": 2.0}  # panel height per input, inches
@@ -40,13 +40,13 @@ def spans(look: Look) -> list[tuple[int, int, str, str]]:
 
 
 def title_of(look: Look, s: int, toks: list[Token]) -> str:
-    item, seg = look.items[s], look.segments[s]
+    name, seg = short_name(look.items[s]), look.segments[s]
     if seg.modality == "image":
         h, w = seg.meta.get("grid", (0, 0))
-        return f"{item.name}: image, {h} x {w} patches, {len(toks)} tokens"
+        return f"{name}: image, {h} x {w} patches, {len(toks)} tokens"
     if seg.modality == "audio":
-        return f"{item.name}: audio, {seg.meta.get('seconds', 0):.2f} s, {len(toks)} tokens"
-    return f"{item.name}: {seg.modality}, {len(toks)} tokens"
+        return f"{name}: audio, {seg.meta.get('seconds', 0):.2f} s, {len(toks)} tokens"
+    return f"{name}: {seg.modality}, {len(toks)} tokens"
 
 
 def draw_input(ax, look: Look, s: int, toks: list[Token], weights=None, query=None) -> None:

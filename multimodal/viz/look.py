@@ -9,6 +9,7 @@ The inputs are one sample, read with the mask of the task that would answer them
 or with the mask kind given.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,14 @@ class Look:
         None, their mean over heads."""
         rows = self.attention[self.layer_index(layer), :, self.query_index(query)]  # (H, T)
         return rows.mean(0) if head is None else rows[self.head_index(head)]
+
+
+def short_name(item: Item) -> str:
+    """How pictures name an input: a file by its name, anything else as errors name it."""
+    value = item.value
+    if isinstance(value, str | os.PathLike) and os.path.isfile(value):
+        return os.path.basename(value)
+    return item.name
 
 
 def _index(value, n: int, what: str, many: str) -> int:

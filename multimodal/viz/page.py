@@ -18,7 +18,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from multimodal.errors import InputError
-from multimodal.viz.look import Look
+from multimodal.viz.look import Look, short_name
 
 MAX_WEIGHT_BYTES = 64 * 2**20  # layers x heads x T x T x 2 bytes; more: pick one layer
 
@@ -50,7 +50,7 @@ def page_data(look: Look, layers: list[int], title: str) -> dict:
     quantized = np.round(np.clip(weights, 0, 1) * 65535).astype("<u2")
     inputs = []
     for s, (item, seg, pic) in enumerate(zip(look.items, look.segments, look.pictures)):
-        entry = {"index": s, "modality": seg.modality, "name": item.name}
+        entry = {"index": s, "modality": seg.modality, "name": short_name(item)}
         if pic is not None and seg.modality == "image":
             entry |= {"picture": png(pic), "width": pic.shape[1], "height": pic.shape[0]}
         elif pic is not None and seg.modality == "audio":
