@@ -36,7 +36,11 @@ def test_writes_every_picture_and_the_page(model_file, photo, clip, tmp_path):
             f"{kind}/layer{i}_head{h}.png" for kind in ("attention", "query") for h in range(4)
         ]
     assert names == sorted(expected)
-    assert done.stdout.strip() == f"21 pictures in {out}; the page: {out / 'index.html'}"
+    # 17 image tokens (3 x 5 patches, 2 markers) and 17 audio tokens (0.3 s) come before 'a cat'
+    assert done.stdout.splitlines() == [
+        f"21 pictures in {out}; the page: {out / 'index.html'}",
+        f"where token 36 ('c') looks, last layer: {out / 'query/layer1_mean.png'}",
+    ]
     assert all(
         (out / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png")
     )
