@@ -1,13 +1,16 @@
 """`TextSamples`: print what the language model writes before and after training."""
 
 import pytorch_lightning as pl
-from pytorch_lightning.utilities import rank_zero_only
 
 from multimodal.generation import generate
 
 
 class TextSamples(pl.Callback):
-    """Samples a continuation of each prompt at the start and at the end of fitting."""
+    """Samples a continuation of each prompt at the start and at the end of fitting.
+
+    Every process generates (a sharded model's forward needs all of them) with the same prompts
+    and seed; rank 0 prints and keeps what it wrote in `printed`.
+    """
 
     def __init__(
         self,
@@ -26,18 +29,21 @@ class TextSamples(pl.Callback):
     def samples(self, model) -> list[str]:
         text = model.tokenizer("text")
         prompts = [[text.prepare(p)] for p in self.prompts]
-        new = generate(model, prompts, self.max_new_tokens, head=self.head, **self.options)
+        new = generate(
+            model, prompts, self.max_new_tokens, head=self.head, lockstep=True, **self.options
+        )
         return [p + text.decode(ids) for p, ids in zip(self.prompts, new)]
 
-    @rank_zero_only
-    def show(self, pl_module, when: str) -> None:
-        self.printed[when] = self.samples(pl_module.model)
-        print(f"\n--- samples {when} training ---")
-        for s in self.printed[when]:
-            print(s.strip() + "\n")
+    def show(self, trainer, pl_module, when: str) -> None:
+        samples = self.samples(pl_module.model)
+        if trainer.is_global_zero:
+            self.printed[when] = samples
+            print(f"\n--- samples {when} training ---")
+            for s in samples:
+                print(s.strip() + "\n")
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        self.show(pl_module, "before")
+        self.show(trainer, pl_module, "before")
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        self.show(pl_module, "after")
+        self.show(trainer, pl_module, "after")
