@@ -66,8 +66,10 @@ def decode_ar(
     seed: int | None = None,
     head: str = "lm",
     use_cache: bool = True,
+    lockstep: bool = False,
 ) -> list[str]:
-    """Transcripts of audio segments: greedy at temperature 0, else sampled (top-k, top-p)."""
+    """Transcripts of audio segments: greedy at temperature 0, else sampled (top-k, top-p).
+    lockstep: every process decodes together, as in validation (`generate`'s)."""
     text, audio_prep = model.preprocessor("text"), model.preprocessor("audio")
     prompts, prefix_lens = zip(*(ar_sample(text, audio_prep.num_tokens(s), s) for s in audio))
     budget = model.context_length - max(prefix_lens) - 2  # 2: the audio's boundary markers
@@ -89,6 +91,7 @@ def decode_ar(
         mask="prefix",
         prefix_lens=list(prefix_lens),
         head=head,
+        lockstep=lockstep,
     )
     return [text.decode(row).strip() for row in ids]
 
@@ -159,7 +162,9 @@ class ARTranscription(Transcription):
         if self.ctc_weight > 0:
             loss = loss + self.ctc_weight * self.auxiliary_loss(model, hidden, batch, refs)
         if stage != "train":
-            preds = decode_ar(model, audio_segments(batch), self.max_new_tokens, head=self.head)
+            # lockstep: each process's clips leave a different room (budget) and end differently
+            audio = audio_segments(batch)
+            preds = decode_ar(model, audio, self.max_new_tokens, head=self.head, lockstep=True)
             self.metrics[stage].update(preds, refs)
         return loss
 
