@@ -190,12 +190,13 @@ class MultimodalModule(pl.LightningModule):
         for name in self.tasks:
             mean = self.mean_loss[f"{stage}_{name}"]
             if mean.update_count:
-                loss = mean.compute()  # synced across processes
-                self.log(f"{name}/{stage}_loss", loss)
+                # every process's batches, each weighted by its samples: the same on all of them
+                loss = mean.compute()
+                self.log(f"{name}/{stage}_loss", loss, sync_dist=True)
                 total = self.loss_weights.get(name, 1.0) * loss + (0 if total is None else total)
             mean.reset()
         if total is not None:
-            self.log(f"{stage}_loss", total, prog_bar=True)
+            self.log(f"{stage}_loss", total, prog_bar=True, sync_dist=True)
         for task in self.tasks.values():
             metrics = task.metrics[stage]
             if any(m.update_count for m in metrics.values()):
