@@ -2,6 +2,7 @@
 
 import hydra
 from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_only
 
 from multimodal.cli.errors import one_line_errors
 from multimodal.train import train
@@ -12,7 +13,8 @@ def main(cfg: DictConfig) -> float | None:
     with one_line_errors():
         results = train(cfg)
     shown = {k: round(v, 4) for k, v in sorted(results.items()) if "_confusion_" not in k}
-    print(shown)  # confusion-matrix cells are in the CSV and TensorBoard logs
+    if rank_zero_only.rank == 0:  # every process of a distributed run returns here
+        print(shown)  # confusion-matrix cells are in the CSV and TensorBoard logs
     return results.get("val_loss")
 
 
