@@ -1,4 +1,5 @@
-"""trainer=ddp runs two CPU processes (gloo) through the console script, as users run it."""
+"""trainer=ddp runs two CPU processes (gloo) through the console script, as users run it; the
+run reports once, with validation figures of the whole set (test_rank_symmetry.py: more)."""
 
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def test_ddp_on_cpu_with_two_processes(corpus_root, rank_file, tmp_path):
             "data.block_size=32",
             "data.batch_size=4",
             "trainer.max_steps=6",
-            "trainer.val_check_interval=null",
+            "trainer.val_check_interval=3",
             "trainer.limit_val_batches=2",
             "~callbacks.samples",
             "~callbacks.progress",
@@ -37,10 +38,13 @@ def test_ddp_on_cpu_with_two_processes(corpus_root, rank_file, tmp_path):
         text=True,
         timeout=300,
     )
+    log = out.stderr + out.stdout
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "distributed_backend=gloo" in out.stderr + out.stdout
-    assert (
-        "All distributed processes registered. Starting with 2 processes" in out.stderr + out.stdout
-    )
+    assert "distributed_backend=gloo" in log
+    assert "All distributed processes registered. Starting with 2 processes" in log
+    # validation figures are the whole set's on every process, and reported once
+    assert "sync_dist" not in log
+    assert log.count("--- val_loss by step ---") == 1
+    assert log.count("'lm/val_loss'") == 1  # mm-train's summary line
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 6
