@@ -27,11 +27,15 @@ class Batch:
     slots: dict[str, Tensor]  # modality -> (S, L) flat index into B * T, -1 past a segment's end
     modality_ids: Tensor  # (B, T) index into the preprocessors' order, -1 at padding
     padding: Tensor  # (B, T) bool, True at padding
-    prefix_len: Tensor  # (B,) bidirectional span at the start of each sample, 0 for none
-    positions: Tensor  # (B, T) global token index, 0 at padding
+    prefix_len: Tensor  # (B,) bidirectional span at the start of each sample, 0 for none;
+    #                     packed rows: (B, T) that of each token's own sample
+    positions: Tensor  # (B, T) token index in its sample, 0 at padding
     targets: dict[str, Tensor] = field(default_factory=dict)  # task -> labels
     skipped: list[str] = field(default_factory=list)  # why bad samples were left out of it
     layout: Layout = field(default_factory=Layout)  # each segment's columns and meta
+    documents: Tensor | None = None  # (B, T) packed rows: each token's sample, -1 at padding
+    padded: bool | None = None  # whether any row has padding, known on the host (None: look)
+    prefixed: bool | None = None  # whether any sample has a prefix, likewise
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -58,6 +62,24 @@ def with_markers(seg: Segment, text: Preprocessor | None) -> list[Segment]:
     return [seg] if ids is None else [marker(ids[0]), seg, marker(ids[1])]
 
 
+def marked_length(
+    sample: Sequence[Segment], preprocessors: Mapping[str, Preprocessor], markers: bool, prefix: int
+) -> tuple[int, int]:
+    """A sample's tokens with its boundary markers, and its prefix grown by the markers inside
+    it (a marker inside the prefix joins it)."""
+    text = preprocessors["text"] if markers and "text" in preprocessors else None
+    given = length = 0  # given: tokens of the segments passed in
+    grown = prefix
+    for seg in sample:
+        n = preprocessors[seg.modality].num_tokens(seg)
+        if len(with_markers(seg, text)) > 1:
+            grown += (given < prefix) + (given + n <= prefix)
+            length += 2
+        given += n
+        length += n
+    return length, grown
+
+
 def collate(
     samples: Sequence[Sequence[Segment]],
     preprocessors: Mapping[str, Preprocessor],
@@ -65,6 +87,7 @@ def collate(
     pad_side: str = "right",
     max_len: int | None = None,
     markers: bool = True,
+    pad_to: int | None = None,
 ) -> Batch:
     """Batch samples of any modalities; `preprocessors` maps each modality to its preprocessor.
 
@@ -73,6 +96,7 @@ def collate(
     pad_side: "right" for training, "left" for generation (all samples end at column T - 1).
     max_len: the model's context; a longer sample raises `InputError` naming its index.
     markers: wrap non-text segments in the text vocabulary's begin/end markers, where it has them.
+    pad_to: pad every sample to at least this many tokens.
     """
     if not samples:
         raise InputError("the batch is empty; expected at least one sample")
@@ -87,7 +111,7 @@ def collate(
     for b, sample in enumerate(samples):
         if not sample:
             raise InputError(f"sample {b} has no segments; expected at least one")
-        offset, given, given_prefix = 0, 0, prefix[b]  # given: tokens of the segments passed in
+        offset = 0
         for index, seg in enumerate(sample):
             if seg.modality not in preprocessors:
                 raise InputError(
@@ -95,24 +119,21 @@ def collate(
                     f"only for {names}"
                 )
             n = preprocessors[seg.modality].num_tokens(seg)
-            wrapped = with_markers(seg, text)
-            if len(wrapped) > 1:  # a marker inside the prefix joins it
-                prefix[b] += (given < given_prefix) + (given + n <= given_prefix)
-            for part in wrapped:
+            for part in with_markers(seg, text):
                 k = n if part is seg else 1
                 row = len(segments[part.modality])
                 layout.append((b, index, part.modality, row, offset, k, part.meta))
                 segments[part.modality].append(part)
                 places[part.modality].append((b, offset, k))
                 offset += k
-            given += n
         if max_len is not None and offset > max_len:
             raise InputError(
                 f"sample {b} is {offset} tokens long; the model's context is {max_len} tokens"
             )
         lengths.append(offset)
+        prefix[b] = marked_length(sample, preprocessors, markers, prefix[b])[1]
 
-    B, T = len(samples), max(lengths)
+    B, T = len(samples), max(*lengths, pad_to or 0)
     shift = [T - n if pad_side == "left" else 0 for n in lengths]  # first real column per sample
     modality_ids = torch.full((B, T), -1, dtype=torch.long)
     slots = {}
@@ -139,4 +160,6 @@ def collate(
         layout=Layout(
             Placed(b, i, m, r, shift[b] + o, n, meta) for b, i, m, r, o, n, meta in layout
         ),
+        padded=min(lengths) < T,
+        prefixed=any(prefix),
     )

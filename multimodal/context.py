@@ -45,22 +45,35 @@ class Context:
         mask: str = "causal",
         cache: KVCache | None = None,
         keep: Tensor | None = None,
+        documents: Tensor | None = None,
+        padded: bool | None = None,
+        prefixed: bool | None = None,
     ) -> "Context":
         """The context of one call over tokens at `positions` with `padding` (B, T) under the
-        mask kind "causal", "bidirectional" or "prefix" (`prefix_len` (B,) tokens seen by all);
-        with a cache, the tokens are recorded in it and the keys are every token so far."""
+        mask kind "causal", "bidirectional" or "prefix" (`prefix_len` tokens seen by all);
+        with a cache, the tokens are recorded in it and the keys are every token so far.
+
+        The mask takes the cheapest form the kernel accepts: none, SDPA's causal flag, or a
+        dense bool mask (padding, prefixes, packed `documents`). `padded` and `prefixed` say,
+        from the host, whether any key is padding and any sample has a prefix (`collate` knows);
+        None looks at the tensors, which waits for the device."""
         if mask not in MASK_KINDS:
             raise InputError(f"mask kind {mask!r} is unknown; expected one of {MASK_KINDS}")
         if cache is None:
             k_pos, k_pad = positions, padding
         else:
             k_pos, k_pad = cache.advance(positions, padding)  # (B, Tk) each
+            padded = None  # the cache's keys may hold earlier padding
+        if padded is None:
+            padded = bool(k_pad.any())
+        if mask == "prefix" and prefixed is None:
+            prefixed = bool(prefix_len.any())
         attn_mask, is_causal = None, False
-        plain = not bool(k_pad.any()) and not (mask == "prefix" and bool(prefix_len.any()))
+        plain = documents is None and not padded and not (mask == "prefix" and prefixed)
         if cache is None and plain:
             is_causal = mask != "bidirectional"  # unpadded: positions are the column index
         elif not (plain and positions.shape[1] == 1):  # one new token over clean keys sees all
-            attn_mask = attention_mask(mask, positions, k_pos, k_pad, prefix_len)
+            attn_mask = attention_mask(mask, positions, k_pos, k_pad, prefix_len, documents)
         return cls(positions, attn_mask, is_causal, cache, keep)
 
     def for_block(self, layer: int, rotations: Tensor | None, last: bool) -> "Context":

@@ -14,21 +14,31 @@ MASK_KINDS = ("causal", "bidirectional", "prefix")
 
 
 def attention_mask(
-    kind: str, q_pos: Tensor, k_pos: Tensor, k_pad: Tensor, prefix_len: Tensor
+    kind: str,
+    q_pos: Tensor,
+    k_pos: Tensor,
+    k_pad: Tensor,
+    prefix_len: Tensor,
+    documents: Tensor | None = None,
 ) -> Tensor:
     """Boolean mask (B, 1, Tq, Tk).
 
     q_pos (B, Tq), k_pos (B, Tk): positions; k_pad (B, Tk): True at padding keys;
-    prefix_len (B,): keys at positions below it are seen by every query (prefix-LM).
+    prefix_len (B,), or (B, Tk) per key in packed rows: keys at positions below it are seen by
+    every query (prefix-LM); documents (B, Tq = Tk): in packed rows each token's sample, which
+    no other sample's tokens see.
     """
     if kind not in MASK_KINDS:
         raise InputError(f"mask kind {kind!r} is unknown; expected one of {MASK_KINDS}")
     visible = ~k_pad[:, None, :]  # (B, 1, Tk)
+    if documents is not None:
+        visible = visible & (documents[:, :, None] == documents[:, None, :])  # (B, Tq, Tk)
     if kind == "bidirectional":
         return visible[:, None].expand(-1, -1, q_pos.shape[1], -1)
     allowed = k_pos[:, None, :] <= q_pos[:, :, None]  # (B, Tq, Tk)
     if kind == "prefix":
-        allowed = allowed | (k_pos < prefix_len[:, None])[:, None, :]
+        limit = prefix_len[:, None] if prefix_len.dim() == 1 else prefix_len  # (B, 1 | Tk)
+        allowed = allowed | (k_pos < limit)[:, None, :]
     return (allowed & visible)[:, None]  # (B, 1, Tq, Tk)
 
 

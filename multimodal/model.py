@@ -91,15 +91,16 @@ class MultimodalModel(nn.Module):
         x = None
         for m, slot in batch.slots.items():
             vecs = self.tokenizers[m](batch.inputs[m])  # (S, L, D)
-            if vecs.shape[0] != slot.shape[0] or vecs.shape[1] < slot.shape[1]:
+            S, L = slot.shape
+            if vecs.shape[0] != S or vecs.shape[1] < L:
                 raise RuntimeError(
                     f"tokenizer {m!r} returned {tuple(vecs.shape)} for slots {tuple(slot.shape)}"
                 )
-            keep = slot >= 0
-            if x is None:
-                x = vecs.new_zeros(B * T, vecs.shape[-1], dtype=self.backbone.dtype)
-            x = x.index_put((slot[keep],), vecs[:, : slot.shape[1]][keep].to(x.dtype))
-        return x.view(B, T, -1)
+            if x is None:  # one scratch row past the end takes the vectors past segments' ends
+                x = vecs.new_zeros(B * T + 1, vecs.shape[-1], dtype=self.backbone.dtype)
+            where = torch.where(slot >= 0, slot, B * T).flatten()  # no boolean index: no sync
+            x = x.index_put((where,), vecs[:, :L].reshape(S * L, -1).to(x.dtype))
+        return x[: B * T].view(B, T, -1)
 
     def forward(
         self,
@@ -115,7 +116,15 @@ class MultimodalModel(nn.Module):
         """
         x = self.embed(batch)
         ctx = Context.for_tokens(
-            batch.positions, batch.padding, batch.prefix_len, mask, cache, keep
+            batch.positions,
+            batch.padding,
+            batch.prefix_len,
+            mask,
+            cache,
+            keep,
+            batch.documents,
+            batch.padded,
+            batch.prefixed,
         )
         return self.backbone(x, ctx)
 

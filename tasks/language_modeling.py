@@ -27,7 +27,10 @@ def next_token_targets(batch: Batch) -> Tensor:
     ids = batch.gather("text", batch.inputs["text"]["ids"])  # (B, T), -100 off text
     targets = ids.roll(-1, dims=1)
     targets[:, -1] = -100
-    inside = batch.positions < (batch.prefix_len[:, None] - 1)  # (B, T)
+    prefix = batch.prefix_len if batch.prefix_len.dim() == 2 else batch.prefix_len[:, None]
+    inside = batch.positions < (prefix - 1)  # (B, T)
+    if batch.documents is not None:  # packed rows: the next token must be in the same sample
+        inside |= batch.documents.roll(-1, dims=1) != batch.documents
     return targets.masked_fill(inside, -100)
 
 
@@ -60,6 +63,9 @@ class LanguageModeling(Task):
         if stage != "train":
             self.metrics[stage].update(logits[None].float(), targets[keep][None])
         return loss
+
+    def can_pack(self) -> bool:
+        return True
 
     def reading(self, model: MultimodalModel, segments: Sequence[Segment]) -> tuple[str, int]:
         """As `predict` reads a prompt: bidirectional through its last non-text input."""

@@ -14,9 +14,11 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from multimodal.batch import Batch, collate
+from multimodal.errors import InputError
 from multimodal.example import Example
 from multimodal.model import MultimodalModel
 from multimodal.options import Options
+from multimodal.packing import pack as packed
 from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor
 
@@ -56,22 +58,37 @@ class Task(nn.Module):
             self.add_module(f"{stage}_metrics", self.metrics[stage])
 
     def collate(
-        self, examples: Sequence[Example], preprocessors: Mapping[str, Preprocessor], max_len: int
+        self,
+        examples: Sequence[Example],
+        preprocessors: Mapping[str, Preprocessor],
+        max_len: int,
+        pack: bool = False,
     ) -> Batch:
-        """Examples to a padded `Batch` with this task's targets under `batch.targets[name]`."""
-        batch = collate(
-            [ex.segments for ex in examples],
-            preprocessors,
-            prefix_lens=[ex.prefix_len for ex in examples],
-            max_len=max_len,
-        )
+        """Examples to a padded `Batch` (with `pack`, packed into rows of `max_len` tokens,
+        `multimodal.packing`) with this task's targets under `batch.targets[name]`."""
+        samples, prefix_lens = [ex.segments for ex in examples], [ex.prefix_len for ex in examples]
+        if pack:
+            batch = packed(samples, preprocessors, max_len, prefix_lens)
+        else:
+            batch = collate(samples, preprocessors, prefix_lens, max_len=max_len)
         batch.targets[self.name] = self.targets(examples, batch)
         return batch
 
-    def collator(self, preprocessors: Mapping[str, Preprocessor], max_len: int):
+    def can_pack(self) -> bool:
+        """Whether its targets and loss hold for packed rows (several samples in a row)."""
+        return False
+
+    def collator(self, preprocessors: Mapping[str, Preprocessor], max_len: int, pack=False):
         """A picklable `examples -> Batch` for DataLoaders, bound to the tokenizers' CPU halves
-        and the model's context length (no model: workers receive no weights)."""
-        return partial(self.collate, preprocessors=dict(preprocessors), max_len=max_len)
+        and the model's context length (no model: workers receive no weights); `pack`: rows of
+        `max_len` tokens holding several samples each, where the task can read them."""
+        if pack and not self.can_pack():
+            raise InputError(
+                f"task {self.name!r} cannot pack its batches: its targets or loss read one "
+                "sample per row; set pack: false"
+            )
+        bound = {"preprocessors": dict(preprocessors), "max_len": max_len}
+        return partial(self.collate, **bound, pack=True) if pack else partial(self.collate, **bound)
 
     def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:
         raise NotImplementedError

@@ -21,6 +21,7 @@ from multimodal.generation import generate
 from multimodal.masks import tokens_at
 from multimodal.model import MultimodalModel
 from multimodal.options import Options
+from multimodal.packing import pack as packed
 from multimodal.segment import Segment
 from multimodal.tasks.char_vocab import CharVocab
 from multimodal.tasks.language_modeling import next_token_targets
@@ -131,7 +132,11 @@ class ARTranscription(Transcription):
             self.vocab = CharVocab(vocab)
 
     def collate(
-        self, examples: Sequence[Example], preprocessors: Mapping[str, Preprocessor], max_len: int
+        self,
+        examples: Sequence[Example],
+        preprocessors: Mapping[str, Preprocessor],
+        max_len: int,
+        pack: bool = False,
     ) -> Batch:
         audio = self.clips(examples, preprocessors)
         text, audio_prep = preprocessors["text"], preprocessors["audio"]
@@ -141,9 +146,16 @@ class ARTranscription(Transcription):
                 for a, ex in zip(audio, examples)
             )
         )
-        batch = collate(samples, preprocessors, list(prefix_lens), max_len=max_len)
+        if pack:
+            batch = packed(samples, preprocessors, max_len, list(prefix_lens))
+        else:
+            batch = collate(samples, preprocessors, list(prefix_lens), max_len=max_len)
         batch.targets[self.name] = self.targets(examples, batch)
         return batch
+
+    def can_pack(self) -> bool:
+        """Packed rows hold several clips; the CTC loss reads one clip per row."""
+        return self.ctc_weight == 0
 
     def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:
         return next_token_targets(batch)
