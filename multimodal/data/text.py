@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from multimodal.data.bad_samples import BadSamples
 from multimodal.data.datamodule import ExampleDataModule
 from multimodal.errors import InputError
 from multimodal.example import Example
@@ -40,6 +41,28 @@ def read_corpus(root: Path) -> list[Path]:
     return files
 
 
+def read_text_file(path: Path, bad_samples: BadSamples) -> str | None:
+    """The file's text, or None (after `bad_samples` took it) if it is not UTF-8, is empty,
+    holds NUL bytes (binary or UTF-16 data) or nothing printable."""
+    try:
+        content = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        bad_samples.handle(InputError(f"text file {path} is not valid UTF-8"))
+        return None
+    if not content.strip():
+        bad_samples.handle(InputError(f"text file {path} is empty"))
+        return None
+    if "\x00" in content:  # never in text; UTF-16 or binary data reads as valid UTF-8
+        bad_samples.handle(InputError(f"text file {path} holds NUL bytes; expected UTF-8 text"))
+        return None
+    if not any(c.isprintable() and not c.isspace() for c in content):
+        bad_samples.handle(
+            InputError(f"text file {path} holds only control characters; expected text")
+        )
+        return None
+    return content
+
+
 class TextDataModule(ExampleDataModule):
     """Every `*.txt` under `root`, tokenized, joined with <|endoftext|>, split by position.
 
@@ -70,23 +93,8 @@ class TextDataModule(ExampleDataModule):
         text = self.preprocessor("text")
         train, val = [], []
         for path in read_corpus(self.root):
-            try:
-                content = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                self.bad_samples.handle(InputError(f"text file {path} is not valid UTF-8"))
-                continue
-            if not content.strip():
-                self.bad_samples.handle(InputError(f"text file {path} is empty"))
-                continue
-            if "\x00" in content:  # never in text; UTF-16 or binary data reads as valid UTF-8
-                self.bad_samples.handle(
-                    InputError(f"text file {path} holds NUL bytes; expected UTF-8 text")
-                )
-                continue
-            if not any(c.isprintable() and not c.isspace() for c in content):
-                self.bad_samples.handle(
-                    InputError(f"text file {path} holds only control characters; expected text")
-                )
+            content = read_text_file(path, self.bad_samples)
+            if content is None:
                 continue
             ids = text.encode(content) + [text.eot]
             cut = int(len(ids) * (1 - self.val_fraction))
