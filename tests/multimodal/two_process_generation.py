@@ -1,14 +1,15 @@
 """One of two processes (gloo) that generate for prompts ending at different steps, for
-test_generation_lockstep.py. Each block's forward is a collective here, as a sharded model's is
-(each shard unit gathers its weights from every process), and it checks that every process is
-at the same forward of the same case; it raises when they are not.
+test_generation_lockstep.py. Each block's forward is a collective: with SHARDING "checked", a
+hook that checks that every process is at the same forward of the same case (it raises when
+they are not); with "fsdp2", the model is fully sharded and each block gathers its weights.
 
-    python two_process_generation.py RANK INIT_FILE OUT_JSON LOCKSTEP(0|1)
+    python two_process_generation.py RANK INIT_FILE OUT_JSON LOCKSTEP(0|1) SHARDING[,SHARDING]
 
-OUT_JSON gets, per case, the tokens generated together with the other process and alone (after
-the group is gone), and how many block forwards each took.
+OUT_JSON gets, per sharding and case, the tokens generated together with the other process and alone (by
+an unsharded copy, after the group is gone), and how many block forwards each took.
 """
 
+import copy
 import json
 import sys
 from datetime import timedelta
@@ -16,6 +17,8 @@ from datetime import timedelta
 import tiktoken
 import torch
 import torch.distributed as dist
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
 
 from multimodal.generation import generate
 from multimodal.model import MultimodalModel
@@ -58,15 +61,15 @@ def tiny_lm() -> MultimodalModel:
 
 
 class Forwards:
-    """A forward pre-hook counting block forwards; while the group exists each forward gathers
-    (case, forward) from every process and raises unless all agree."""
+    """A forward pre-hook counting block forwards; with `check`, while the group exists, each
+    forward gathers (case, forward) from every process and raises unless all agree."""
 
-    def __init__(self):
-        self.case, self.count = 0, 0
+    def __init__(self, check: bool):
+        self.case, self.count, self.check = 0, 0, check
 
     def __call__(self, module, args) -> None:
         self.count += 1
-        if not dist.is_initialized():
+        if not (self.check and dist.is_initialized()):
             return
         here = torch.tensor([self.case, self.count])
         every = [torch.zeros_like(here) for _ in range(dist.get_world_size())]
@@ -88,19 +91,32 @@ def run_cases(model: MultimodalModel, forwards: Forwards, rank: int, lockstep: b
     return results
 
 
-def main(rank: int, init_file: str, out: str, lockstep: bool) -> None:
+def main(rank: int, init_file: str, out: str, lockstep: bool, shardings: list[str]) -> None:
     dist.init_process_group(
         "gloo", f"file://{init_file}", rank=rank, world_size=2, timeout=timedelta(seconds=30)
     )
-    model, forwards = tiny_lm(), Forwards()
-    model.backbone.blocks[0].register_forward_pre_hook(forwards)
-    together = run_cases(model, forwards, rank, lockstep)
+    results = {}
+    for sharding in shardings:
+        model = tiny_lm()
+        unsharded = copy.deepcopy(model)
+        if sharding == "fsdp2":  # each block a shard unit, the model around them one more
+            mesh = init_device_mesh("cpu", (2,))
+            for block in model.backbone.blocks:
+                fully_shard(block, mesh=mesh)
+            fully_shard(model, mesh=mesh)
+        forwards = Forwards(check=sharding == "checked")
+        for m in (model, unsharded):
+            m.backbone.blocks[0].register_forward_pre_hook(forwards)
+        results[sharding] = {"together": run_cases(model, forwards, rank, lockstep)}
+        results[sharding]["unsharded"] = (unsharded, forwards)
     dist.destroy_process_group()
-    alone = run_cases(model, forwards, rank, lockstep)
+    for sharding in shardings:
+        unsharded, forwards = results[sharding].pop("unsharded")
+        results[sharding]["alone"] = run_cases(unsharded, forwards, rank, lockstep)
     with open(out, "w") as f:
-        json.dump({"together": together, "alone": alone}, f)
+        json.dump(results, f)
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1")
+    main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1", sys.argv[5].split(","))
