@@ -72,8 +72,13 @@ def build_tasks(cfg: DictConfig) -> tuple[dict, MultiTaskDataModule, dict[str, f
         task = build(cfg, f"{at}task", name=name)
         tasks[name] = task
         collate_fn = task.collator(preprocessors, cfg.model.context_length)
+        packed = task.collator(preprocessors, cfg.model.context_length, True) if cfg.pack else None
         datamodules[name] = build(
-            cfg, f"{at}data", preprocessors=preprocessors, collate_fn=collate_fn
+            cfg,
+            f"{at}data",
+            preprocessors=preprocessors,
+            collate_fn=collate_fn,
+            train_collate_fn=packed,
         )
         if at:
             weights[name] = float(cfg.tasks[name].get("weight", 1.0))

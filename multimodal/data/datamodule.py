@@ -20,6 +20,8 @@ class ExampleDataModule(pl.LightningDataModule):
     """Args:
     preprocessors: modality -> preprocessor, used by datasets to `prepare` raw inputs.
     collate_fn: examples -> `Batch` (the task's `collate` bound to the preprocessors).
+    train_collate_fn: the same for training batches, if they differ (packed rows); None:
+        `collate_fn`.
     batch_size, num_workers: DataLoader settings (`train_batch_size` may differ: a multi-task
         run gives each task a share of its steps).
     multiprocessing_context: how DataLoader workers start ("fork", "spawn", "forkserver");
@@ -40,10 +42,12 @@ class ExampleDataModule(pl.LightningDataModule):
         on_bad_sample: str = "raise",
         order_seed: int = 0,
         multiprocessing_context: str | None = None,
+        train_collate_fn: Callable | None = None,
     ):
         super().__init__()
         self.preprocessors = dict(preprocessors)  # Hydra hands a mapping over as a DictConfig
         self.collate_fn = collate_fn
+        self.train_collate_fn = train_collate_fn or collate_fn
         self.batch_size = self.train_batch_size = batch_size
         self.num_workers, self.multiprocessing_context = num_workers, multiprocessing_context
         self.bad_samples = BadSamples(on_bad_sample)
@@ -64,7 +68,8 @@ class ExampleDataModule(pl.LightningDataModule):
         samples are left out of batches and listed in `Batch.skipped`."""
         if split not in self.splits:
             raise InputError(f"data split {split!r} is not available; have {list(self.splits)}")
-        dataset, collate_fn = self.bad_samples.guard(self.splits[split], self.collate_fn)
+        collate = self.train_collate_fn if split == "train" else self.collate_fn
+        dataset, collate_fn = self.bad_samples.guard(self.splits[split], collate)
         trainer = self.trainer
         batches = SeededBatches(
             len(dataset),

@@ -96,3 +96,37 @@ def test_a_task_without_its_data_is_named(demo_root, rank_file, tmp_path):
     cfg.tasks.same.data = None
     with pytest.raises(InputError, match="config key tasks.same.data is not set"):
         train(cfg)
+
+
+def test_pack_packs_the_tasks_that_can(demo_root, rank_file, tmp_path):
+    cfg = demo_config(
+        demo_root,
+        rank_file,
+        tmp_path,
+        "pack=true",
+        "model.context_length=128",
+        "~tasks.digit",
+        "~tasks.same",
+        "tasks.transcribe.task.ctc_weight=0",
+        "trainer.max_steps=20",
+        "trainer.val_check_interval=null",
+        "trainer.limit_val_batches=1",
+        "+trainer.limit_test_batches=1",
+    )
+    _, data, _ = build_tasks(cfg)
+    data.setup("fit")
+    batches = next(iter(data.train_dataloader()))[0]
+    for name in ("caption", "transcribe"):  # variable-length samples, several to a row
+        batch = batches[name]
+        assert batch.shape[1] == 128 and batch.documents is not None
+        assert int(batch.documents.max()) + 1 == data.datamodules[name].train_batch_size
+        assert batch.shape[0] < data.datamodules[name].train_batch_size
+    for name in ("caption", "transcribe"):  # validation reads one sample per row
+        assert next(iter(data.datamodules[name].val_dataloader())).documents is None
+    results = train(cfg)
+    assert results["caption/train_loss"] < 5.0 and results["transcribe/train_loss"] < 5.0
+
+
+def test_pack_refuses_tasks_that_read_one_sample_per_row(demo_root, rank_file, tmp_path):
+    with pytest.raises(InputError, match="^task 'digit' cannot pack its batches: its targets"):
+        build_tasks(demo_config(demo_root, rank_file, tmp_path, "pack=true"))
