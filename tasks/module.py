@@ -34,9 +34,12 @@ class MultimodalModule(pl.LightningModule):
 
     A batch is a `Batch` or a dict of them (Lightning's `CombinedLoader`); the loss is the
     weighted sum of each task's loss. Each task logs `<task>/<stage>_loss` and its metrics;
-    `val_loss` and `test_loss` are the weighted sums of the tasks' epoch means. `config` (a
-    plain dict) is stored in every checkpoint under "config", so
-    `multimodal.checkpoint.load_model` can rebuild the model alone.
+    `val_loss` and `test_loss` are the weighted sums of the tasks' epoch means. An epoch mean
+    covers every process's batches, each weighted by its samples, so every process (and the
+    checkpoint monitor) sees the whole split's figure; a process short of a batch repeats its
+    first ones (`SeededBatches`), which then count twice. `config` (a plain dict) is stored in
+    every checkpoint under "config", so `multimodal.checkpoint.load_model` can rebuild the
+    model alone.
 
     Samples that the data skipped as bad (`Batch.skipped`) are counted here, in the training
     process, on every step, and summed over processes: `bad_samples` is the run's record (the
