@@ -1,9 +1,11 @@
 """Attention kernels: the part of attention that mixes values, chosen by name.
 
-Every kernel takes q (B, H, T, hd), k and v (B, H, Tk, hd) of one dtype, a boolean mask
-(B, 1, T, Tk) (True: may attend) or None, SDPA's causal flag and a dropout probability, and
-returns the output (B, H, T, hd) with the attention weights (B, H, T, Tk), or None for a kernel
-that never forms them. `Attention` is built with one; swapping it changes nothing else.
+Every kernel takes q (B, H, T, hd), k and v (B, H, Tk, hd) of one dtype, a mask or None, SDPA's
+causal flag and a dropout probability, and returns the output (B, H, T, hd) with the attention
+weights (B, H, T, Tk), or None for a kernel that never forms them. The mask is a boolean
+(B, 1, T, Tk) (True: may attend), or, for a kernel whose `mask_form` is "block", a FlexAttention
+`BlockMask` where the batch needs a mask at all (`Context.for_tokens` builds the form the
+model's kernel names). `Attention` is built with one; swapping it changes nothing else.
 """
 
 from collections.abc import Callable
@@ -40,7 +42,27 @@ def softmax(q, k, v, mask, is_causal, dropout) -> tuple[Tensor, Tensor]:
     return mixing @ v, weights
 
 
-KERNELS: dict[str, Kernel] = {"sdpa": sdpa, "softmax": softmax}
+def flex(q, k, v, mask, is_causal, dropout) -> tuple[Tensor, None]:
+    """FlexAttention over a `BlockMask` (packed rows, prefixes, padding), skipping the blocks
+    it masks whole; without one (no mask, or the causal flag) it is `sdpa`. It is fused only
+    when compiled (`compile=true`); eager, it is a slow reference. No dropout."""
+    from torch.nn.attention.flex_attention import BlockMask, flex_attention
+
+    if not isinstance(mask, BlockMask):
+        return sdpa(q, k, v, mask, is_causal, dropout)
+    if dropout:
+        raise InputError(f"attention flex takes no dropout; got {dropout}")
+    return flex_attention(q, k, v, block_mask=mask), None
+
+
+flex.mask_form = "block"
+
+KERNELS: dict[str, Kernel] = {"sdpa": sdpa, "softmax": softmax, "flex": flex}
+
+
+def mask_form(kernel: Kernel) -> str:
+    """The mask a kernel reads: "dense" (a boolean tensor) or "block" (a `BlockMask`)."""
+    return getattr(kernel, "mask_form", "dense")
 
 
 def attention_kernel(name: str | Kernel) -> Kernel:

@@ -42,6 +42,38 @@ def attention_mask(
     return (allowed & visible)[:, None]  # (B, 1, Tq, Tk)
 
 
+def block_mask(
+    kind: str,
+    q_pos: Tensor,
+    k_pos: Tensor,
+    k_pad: Tensor,
+    prefix_len: Tensor,
+    documents: Tensor | None = None,
+):
+    """`attention_mask`'s rule as a FlexAttention `BlockMask`, which lets the flex kernel skip
+    every block of keys that a block of queries cannot see (other samples of a packed row,
+    the future, padding). Built once per call; the arguments are `attention_mask`'s."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    if kind not in MASK_KINDS:
+        raise InputError(f"mask kind {kind!r} is unknown; expected one of {MASK_KINDS}")
+    limit = prefix_len[:, None].expand_as(k_pos) if prefix_len.dim() == 1 else prefix_len
+
+    def allowed(b, h, q, k):
+        ok = ~k_pad[b, k]
+        if documents is not None:
+            ok = ok & (documents[b, q] == documents[b, k])
+        if kind == "bidirectional":
+            return ok
+        seen = k_pos[b, k] <= q_pos[b, q]
+        if kind == "prefix":
+            seen = seen | (k_pos[b, k] < limit[b, k])
+        return ok & seen
+
+    B, Tq, Tk = q_pos.shape[0], q_pos.shape[1], k_pos.shape[1]
+    return create_block_mask(allowed, B, None, Tq, Tk, device=q_pos.device)
+
+
 def tokens_at(x: Tensor, keep: Tensor) -> Tensor:
     """x (B, T, ...) at columns keep (B, K) -> (B, K, ...)."""
     return x[torch.arange(x.shape[0], device=x.device)[:, None], keep]

@@ -125,6 +125,7 @@ class MultimodalModel(nn.Module):
             batch.documents,
             batch.padded,
             batch.prefixed,
+            self.backbone.mask_form,
         )
         return self.backbone(x, ctx)
 

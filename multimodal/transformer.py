@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from multimodal.attention_kernels import Kernel, attention_kernel
+from multimodal.attention_kernels import Kernel, attention_kernel, mask_form
 from multimodal.block import Block
 from multimodal.context import Context
 from multimodal.kv_cache import KVCache
@@ -81,6 +81,11 @@ class Transformer(nn.Module):
         return KVCache(
             self.n_layers, batch_size, self.n_heads, hd, max_len, dtype, device or p.device
         )
+
+    @property
+    def mask_form(self) -> str:
+        """The mask its attention kernel reads: "dense" or "block" (`attention_kernels`)."""
+        return mask_form(self.blocks[0].attn.attend)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -84,5 +84,7 @@ def test_kernel_is_named_in_the_model_config_and_stays_a_swap():
 
 def test_unknown_kernel_is_named():
     assert attention_kernel("sdpa") is sdpa and attention_kernel(softmax) is softmax
-    with pytest.raises(InputError, match=r"attention 'flash' is unknown; expected one of \['sdpa'"):
+    with pytest.raises(
+        InputError, match=r"attention 'flash' is unknown; expected one of \['flex', 'sdpa'"
+    ):
         Transformer(32, 1, 4, attention="flash")

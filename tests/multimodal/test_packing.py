@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.flex_attention import BlockMask
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from multimodal.attention_kernels import flex, sdpa
 from multimodal.batch import collate
 from multimodal.context import Context
 from multimodal.errors import InputError
-from multimodal.masks import MASK_KINDS, attention_mask
+from multimodal.masks import MASK_KINDS, attention_mask, block_mask
 from multimodal.model import MultimodalModel
 from multimodal.packing import first_fit, pack
 from multimodal.tasks.language_modeling import next_token_targets
@@ -215,3 +217,55 @@ def test_every_mask_form_equals_the_dense_reference(model, samples, mask, how):
     with torch.no_grad():
         x = model.embed(batch)
         torch.testing.assert_close(model.backbone(x, ctx), model.backbone(x, reference))
+
+
+@pytest.mark.parametrize("mask", MASK_KINDS)
+@pytest.mark.parametrize("how", ["padded", "packed"])
+def test_flex_block_masks_equal_the_dense_path(model, samples, mask, how):
+    found, prefixes = samples
+    if how == "packed":
+        batch = pack(found, model.preprocessors, 64, prefixes)
+    else:
+        batch = collate(found, model.preprocessors, prefixes)
+    keep = (~batch.padding).sum(1, keepdim=True) - 1  # (B, 1) each row's last real token
+    with torch.no_grad():
+        dense = model(batch, mask=mask)
+        dense_kept = model(batch, mask=mask, keep=keep)
+        for block in model.backbone.blocks:
+            block.attn.attend = flex
+        try:
+            assert model.backbone.mask_form == "block"
+            ctx = Context.for_tokens(
+                batch.positions,
+                batch.padding,
+                batch.prefix_len,
+                mask,
+                None,
+                None,
+                batch.documents,
+                batch.padded,
+                batch.prefixed,
+                "block",
+            )
+            assert isinstance(ctx.mask, BlockMask)
+            flexed = model(batch, mask=mask)
+            flexed_kept = model(batch, mask=mask, keep=keep)
+        finally:
+            for block in model.backbone.blocks:
+                block.attn.attend = sdpa
+    real = ~batch.padding
+    torch.testing.assert_close(flexed[real], dense[real], atol=2e-5, rtol=2e-5)
+    torch.testing.assert_close(flexed_kept, dense_kept, atol=2e-5, rtol=2e-5)
+
+
+def test_flex_takes_no_dropout():
+    q = torch.zeros(1, 1, 4, 8)
+    mask = block_mask(
+        "causal",
+        torch.arange(4)[None],
+        torch.arange(4)[None],
+        torch.zeros(1, 4, dtype=torch.bool),
+        torch.zeros(1, dtype=torch.long),
+    )
+    with pytest.raises(InputError, match="^attention flex takes no dropout; got 0.1$"):
+        flex(q, q, q, mask, False, 0.1)
