@@ -1,7 +1,7 @@
 """trainer=fsdp_cpu: the multi-task model trained fully sharded (FSDP2) in two CPU processes
 (gloo) through the console script. Its checkpoint is one full file: one process reads it back
 (`multimodal.load`, `mm-infer`) with the logits the sharded model gave when training ended, and
-a run resumed from it ends with the weights of a run that was never stopped."""
+a run resumed from it ends with the weights of a data-parallel (DDP) run never stopped."""
 
 import os
 import subprocess
@@ -56,14 +56,15 @@ class LogitsProbe(pl.Callback):
             torch.save({**logits, **{k: torch.tensor(v) for k, v in sizes.items()}}, self.out)
 
 
-def train(root: Path, rank_file: Path, run: Path, *overrides: str) -> str:
-    """mm-train's output for experiment=multitask_demo shrunk, on two sharded CPU processes.
+def train(root: Path, rank_file: Path, run: Path, *overrides: str, trainer="fsdp_cpu") -> str:
+    """mm-train's output for experiment=multitask_demo shrunk, on two CPU processes.
     Every split has at least two batches per task: each process needs one."""
     done = subprocess.run(
         [
             MM_TRAIN,
             "experiment=multitask_demo",
-            "trainer=fsdp_cpu",
+            f"trainer={trainer}",
+            "trainer.accelerator=cpu",
             f"data_root={root}",
             f"hydra.run.dir={run}",
             f"model.tokenizers.text.vocab={rank_file}",
@@ -138,11 +139,12 @@ def test_sharded_training_reloads_in_one_process_and_resumes(demo_root, rank_fil
     probs, labels = held["digit"][0].softmax(-1).tolist(), model.head("digit").labels
     assert {x["label"]: x["probability"] for x in record["result"]} == dict(zip(labels, probs))
 
-    # stopped at step 2 and resumed to 4, or run to 4 at once: the same weights
+    # sharded, stopped at step 2 and resumed to 4, or data-parallel to 4 at once: the same
+    # weights, bit for bit (two processes: each sum of gradients has the same two terms)
     no_test = ["trainer.limit_val_batches=0", "+trainer.limit_test_batches=0"]
     train(demo_root, rank_file, run, "trainer.max_steps=4", "ckpt_path=last", *no_test)
     whole = tmp_path / "whole"
-    train(demo_root, rank_file, whole, "trainer.max_steps=4", *no_test)
+    train(demo_root, rank_file, whole, "trainer.max_steps=4", *no_test, trainer="ddp")
     resumed, straight = weights(ckpt), weights(whole / "checkpoints" / "last.ckpt")
     assert torch.load(ckpt, weights_only=True)["global_step"] == 4
     assert resumed.keys() == straight.keys()
