@@ -26,7 +26,11 @@ in one process (`common.measure`: warm-up steps, then timed steps, each between
 - vit_tiny_train: the classify task's training step at ViT-Tiny in bf16, batch 128, against
   timm.
 - lm_train_padded[small]: useful (non-padding) tokens/s on examples of random lengths, against
-  the same model on full rows; the packed row waits for packing (`gpu_rows.packed_throughput`).
+  the same model on full rows.
+- lm_train_packed[small]: the same examples packed several to a row (`pack=True`, dense
+  document masks), against padded.
+- lm_train_packed_flex[small,mode]: packed with FlexAttention block masks (`attention=flex`),
+  against the dense mask; compiled unless --skip-compile (flex is fused only when compiled).
 
 FLOPs per token of training (nanoGPT's `estimate_mfu`, after PaLM's appendix B):
     flops_per_token = 6 N + 12 L D T
@@ -82,7 +86,7 @@ def run(scale: Scale, compile_too: bool, peak: float | None) -> list[dict]:
                 records.append(lm_train(name, shape, template, peer, form, compiled, scale, peak))
         records.append(lm_generate(name, shape, template, peer, scale))
         if i == 0:
-            records += lm_padded(name, shape, template, scale)
+            records += lm_padded(name, shape, template, scale, compile_too)
     return records + [vit_train(scale)]
 
 
@@ -151,8 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         print("10-40 s to build each graph; tests/multimodal/test_precision.py covers compile")
     records = run(scale, not args.skip_compile, peak)
     print(table(records))
-    if not any(r["name"].startswith("lm_train_packed") for r in records):
-        print("packing: not available (the project packs no sequences yet; see packed_throughput)")
     out = args.out or HERE / "results" / ("gpu_dry_run.json" if dry else "gpu.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(records, indent=1) + "\n")

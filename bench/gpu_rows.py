@@ -15,7 +15,7 @@ from common import lm_flops_per_token, measure, record
 from pytorch_lightning.utilities import move_data_to_device
 from torch import Tensor, nn
 
-from multimodal.attention_kernels import Kernel, sdpa, softmax
+from multimodal.attention_kernels import Kernel, flex, sdpa, softmax
 from multimodal.example import Example
 from multimodal.generation import generate
 from multimodal.segment import Segment
@@ -40,6 +40,7 @@ def dense_mask(kernel: Kernel) -> Kernel:
 
 
 FORMS = {"sdpa-causal": sdpa, "sdpa-dense": dense_mask(sdpa), "softmax": softmax}
+# packed rows read one more form, FlexAttention block masks (`lm_padded`)
 
 
 @dataclass
@@ -187,15 +188,28 @@ def vit_train(scale) -> dict:
     )
 
 
-def packed_throughput(model, task: LanguageModeling, rows: list[Tensor], scale) -> float | None:
-    """Useful tokens/s of the LM step on `rows` packed several to a context-long row, each
-    attending only within its own document; None while the project packs no sequences."""
-    return None
+def packed_step(template, task: LanguageModeling, rows: list[Tensor], kernel, compiled, scale):
+    """A copy of `template` with attention `kernel` (compiled or not) and its LM loss on
+    `rows` packed several to a context-long row (`pack=True`), attending within each row."""
+    torch._dynamo.reset()
+    model = use_kernel(copy.deepcopy(template), kernel)
+    if compiled:
+        model.backbone.compile()
+    examples = [Example([Segment("text", row)]) for row in rows]
+    batch = task.collate(examples, model.preprocessors, model.context_length, pack=True)
+    batch = move_data_to_device(batch, scale.device)
+    return model, (lambda: task.step(model, batch, "train")), batch
 
 
-def lm_padded(name, shape, template, scale) -> list[dict]:
-    """Useful (non-padding) tokens/s on examples of random lengths, padded to the longest,
-    against full rows; then packed against padded, once packing exists."""
+def padding(batch) -> float:
+    """Padding tokens over all tokens of a batch."""
+    return round(float(batch.padding.float().mean()), 3)
+
+
+def lm_padded(name, shape, template, scale, compiled: bool) -> list[dict]:
+    """Useful (non-padding) tokens/s on examples of random lengths: padded to the longest
+    against full rows; packed (dense mask) against padded; packed with FlexAttention block
+    masks against the dense mask (compiled when `compiled`, as flex is fused only then)."""
     context, ours, task = shape[3], copy.deepcopy(template), LanguageModeling()
     B = max(1, scale.tokens_per_step // context)
     ids = torch.randint(0, bench_lm.VOCAB - 5, (B, context))
@@ -203,12 +217,12 @@ def lm_padded(name, shape, template, scale) -> list[dict]:
     rows = [row[:n] for row, n in zip(ids, lengths.tolist())]
     padded = lm_batch(task, ours, rows, scale.device)
     full = lm_batch(task, ours, list(ids), scale.device)
+
+    def padded_loss():
+        return task.step(ours, padded, "train")
+
     t_padded, t_full = time_training(
-        ours,
-        lambda: task.step(ours, padded, "train"),
-        ours,
-        lambda: task.step(ours, full, "train"),
-        scale,
+        ours, padded_loss, ours, lambda: task.step(ours, full, "train"), scale
     )
     useful = int(lengths.sum())
     config = dict(preset=name, batch=B, context=context, useful_tokens=useful)
@@ -218,8 +232,37 @@ def lm_padded(name, shape, template, scale) -> list[dict]:
     records = [
         faster(row, padded_speed, B * context / t_full, full_rows, "tokens/s", config, scale)
     ]
-    packed = packed_throughput(ours, task, rows, scale)
-    if packed is not None:
-        row = f"lm_train_packed[{name}]"
-        records.append(faster(row, packed, padded_speed, "ours padded", "tokens/s", config, scale))
+    packed, packed_loss, batch = packed_step(template, task, rows, sdpa, False, scale)
+    t_packed, t_padded = time_training(packed, packed_loss, ours, padded_loss, scale)
+    config = dict(config, packed_rows=batch.shape[0], padding_packed=padding(batch))
+    config.update(padding_padded=padding(padded))
+    records.append(
+        faster(
+            f"lm_train_packed[{name}]",
+            useful / t_packed,
+            useful / t_padded,
+            "ours padded",
+            "tokens/s",
+            config,
+            scale,
+        )
+    )
+    if torch.device(scale.device).type == "cpu":  # FlexAttention has no backward on CPU
+        print("lm_train_packed_flex: GPU only (FlexAttention has no backward on CPU)")
+        return records
+    flexed, flex_loss, _ = packed_step(template, task, rows, flex, compiled, scale)
+    dense, dense_loss, _ = packed_step(template, task, rows, sdpa, compiled, scale)
+    t_flex, t_dense = time_training(flexed, flex_loss, dense, dense_loss, scale)
+    mode = "compiled" if compiled else "eager"
+    records.append(
+        faster(
+            f"lm_train_packed_flex[{name},{mode}]",
+            useful / t_flex,
+            useful / t_dense,
+            f"ours packed, dense mask ({mode})",
+            "tokens/s",
+            dict(config, mode=mode),
+            scale,
+        )
+    )
     return records

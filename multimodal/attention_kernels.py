@@ -45,13 +45,18 @@ def softmax(q, k, v, mask, is_causal, dropout) -> tuple[Tensor, Tensor]:
 def flex(q, k, v, mask, is_causal, dropout) -> tuple[Tensor, None]:
     """FlexAttention over a `BlockMask` (packed rows, prefixes, padding), skipping the blocks
     it masks whole; without one (no mask, or the causal flag) it is `sdpa`. It is fused only
-    when compiled (`compile=true`); eager, it is a slow reference. No dropout."""
+    when compiled (`compile=true`); eager, it is a slow reference. No dropout, and on CPU no
+    training (no backward there)."""
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
     if not isinstance(mask, BlockMask):
         return sdpa(q, k, v, mask, is_causal, dropout)
     if dropout:
         raise InputError(f"attention flex takes no dropout; got {dropout}")
+    if q.device.type == "cpu" and torch.is_grad_enabled() and q.requires_grad:
+        raise InputError(
+            "attention flex trains only on a GPU (FlexAttention has no backward on CPU); use attention sdpa"
+        )
     return flex_attention(q, k, v, block_mask=mask), None
 
 

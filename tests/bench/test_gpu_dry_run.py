@@ -19,6 +19,7 @@ ROWS = [f"lm_train[{p},{f},eager]" for p in PRESETS for f in FORMS] + [
     "lm_generate[small]",
     "lm_generate[base]",
     "lm_train_padded[small]",
+    "lm_train_packed[small]",
     "vit_tiny_train",
 ]
 
@@ -55,7 +56,7 @@ def test_dry_run_reports_every_path_with_positive_figures(tmp_path):
     text = done.stdout
     assert "DRY RUN on cpu" in text and "NOT GPU figures" in text
     assert "compile: skipped (--skip-compile)" in text
-    assert "packing: not available" in text
+    assert "lm_train_packed_flex: GPU only (FlexAttention has no backward on CPU)" in text
     assert "MFU against a peak of 0.1 TFLOP/s" in text
     for name in ROWS:
         assert name in text

@@ -269,3 +269,16 @@ def test_flex_takes_no_dropout():
     )
     with pytest.raises(InputError, match="^attention flex takes no dropout; got 0.1$"):
         flex(q, q, q, mask, False, 0.1)
+
+
+def test_flex_refuses_to_train_on_cpu():
+    q = torch.zeros(1, 1, 4, 8, requires_grad=True)
+    mask = block_mask(
+        "causal",
+        torch.arange(4)[None],
+        torch.arange(4)[None],
+        torch.zeros(1, 4, dtype=torch.bool),
+        torch.zeros(1, dtype=torch.long),
+    )
+    with pytest.raises(InputError, match=r"^attention flex trains only on a GPU \(FlexAttention"):
+        flex(q, q, q, mask, False, 0.0)
