@@ -90,6 +90,8 @@ class SeededBatches(Sampler[list[tuple[int, int]]]):
         self.cycle, self.skip = cycle + 1, 0
         batches = self.order(epoch, cycle)
         mine = list(range(self.rank, len(batches), self.world_size))
+        if not mine and batches:  # fewer batches than ranks: every rank still runs one
+            mine = [self.rank % len(batches)]
         mine += mine[: len(self) - len(mine)]  # (len(self),) batch numbers
         for b in mine[skip:]:
             yield [

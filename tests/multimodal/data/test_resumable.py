@@ -82,6 +82,12 @@ def test_ranks_split_each_epoch_and_run_as_many_steps():
     assert {len(r) for r in three} == {2}  # 6 batches over 4 ranks: two ranks repeat one
 
 
+def test_a_rank_past_the_last_batch_still_runs_one():
+    # two batches over three ranks: rank 2 repeats batch 0, or its collectives would wait
+    steps = [list(SeededBatches(5, 3, rank=r, world_size=3)) for r in range(3)]
+    assert [[[i for i, _ in b] for b in s] for s in steps] == [[[0, 1, 2]], [[3, 4]], [[0, 1, 2]]]
+
+
 def test_length_grouped_batches_hold_similar_lengths():
     lengths = [float(i % 11) for i in range(200)]
     batches = SeededBatches(200, 10, shuffle=True, seed=1, lengths=lengths, pool=20)
