@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.distributed.tensor import DTensor
 from torchmetrics import MeanMetric
 
 from multimodal.batch import Batch
@@ -27,6 +28,11 @@ def all_processes(items: list, world_size: int) -> list:
     parts = [None] * world_size
     dist.all_gather_object(parts, items)
     return [item for part in parts for item in part]
+
+
+def local(p: Tensor) -> Tensor:
+    """A parameter's own shard when it is sharded (a DTensor under FSDP2), else itself."""
+    return p.to_local() if isinstance(p, DTensor) else p
 
 
 class MultimodalModule(pl.LightningModule):
@@ -117,7 +123,7 @@ class MultimodalModule(pl.LightningModule):
                 # loss through every trainable parameter still gives each one a gradient: DDP's
                 # all-reduce then sees all of them, and no process waits for another forever.
                 trainable = [p for p in self.parameters() if p.requires_grad]
-                total = total + 0.0 * sum(p.sum() for p in trainable)
+                total = total + 0.0 * sum(local(p).sum() for p in trainable)
             if samples:
                 self.log("train_loss", total, prog_bar=True)
         return total

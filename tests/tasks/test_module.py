@@ -30,3 +30,28 @@ def test_optimizer_and_schedule_come_from_config(lm_config, tmp_path):
     assert [g["lr"] for g in state["param_groups"]] == [0.05, 0.05]  # constant after no warm-up
     assert [g["weight_decay"] for g in state["param_groups"]] == [1e-4, 0.0]
     assert not (tmp_path / "run" / "tensorboard").exists()
+
+
+def test_the_zero_loss_of_an_emptied_batch_reaches_sharded_parameters(tmp_path):
+    """Under FSDP2 parameters are DTensors; the zero loss adds each one's local shard."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+
+    from multimodal.tasks.module import local
+
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        layer = fully_shard(torch.nn.Linear(4, 3))
+        assert all(type(p).__name__ == "DTensor" for p in layer.parameters())
+        loss = torch.tensor(1.5, requires_grad=True)
+        total = loss + 0.0 * sum(local(p).sum() for p in layer.parameters())
+        total.backward()
+        assert total.item() == 1.5
+        assert all(
+            p.grad is not None and float(p.grad.full_tensor().abs().sum()) == 0
+            for p in layer.parameters()
+        )
+    finally:
+        dist.destroy_process_group()
