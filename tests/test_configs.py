@@ -43,10 +43,10 @@ def test_every_model_size_composes(size):
     )
 
 
-@pytest.mark.parametrize("preset", ["cpu", "ddp"])
+@pytest.mark.parametrize("preset", ["cpu", "ddp", "fsdp_cpu"])
 def test_cpu_trainers_build(preset):
     trainer = instantiate(compose_train(f"trainer={preset}", "trainer.accelerator=cpu").trainer)
-    assert trainer.num_devices == (2 if preset == "ddp" else 1)
+    assert trainer.num_devices == (1 if preset == "cpu" else 2)
 
 
 def test_fsdp_strategy_builds():
