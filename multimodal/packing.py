@@ -5,7 +5,7 @@ Each sample keeps its own tokens, positions (0, 1, ... from its start, so rotary
 restart; image 2D positions live inside the image tokenizer and do not change) and prefix;
 `Batch.documents` names each token's sample, and the attention mask lets no token see another
 sample's (`masks.attention_mask`). So a packed row gives every sample the hidden states it
-gets alone. Samples are placed first-fit in the order given; nothing is cut.
+gets alone. Samples are placed first-fit, longest first; nothing is cut.
 
 Shapes: B rows, T = row_len tokens.
 """
@@ -21,12 +21,15 @@ from multimodal.tokenizer import Preprocessor
 
 
 def first_fit(lengths: Sequence[int], row_len: int) -> list[list[int]]:
-    """Sample indices per row: each sample goes into the first row with room for it."""
-    rows: list[list[int]] = []
-    room: list[int] = []
+    """Sample indices per row, first-fit decreasing: longest first, each sample goes into the
+    first row with room for it (rows hold their samples in index order)."""
     for i, n in enumerate(lengths):
         if n > row_len:
             raise InputError(f"sample {i} is {n} tokens long; packed rows hold {row_len} tokens")
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        n = lengths[i]
         for r, free in enumerate(room):
             if n <= free:
                 rows[r].append(i)
@@ -35,7 +38,7 @@ def first_fit(lengths: Sequence[int], row_len: int) -> list[list[int]]:
         else:
             rows.append([i])
             room.append(row_len - n)
-    return rows
+    return [sorted(row) for row in rows]
 
 
 def pack(
