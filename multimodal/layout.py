@@ -46,6 +46,12 @@ class Layout:
     def __getitem__(self, i: int) -> Placed:
         return self.places[i]
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Layout) and self.places == other.places
+
+    def __repr__(self) -> str:
+        return f"Layout({list(self.places)!r})"
+
 
 @dataclass(frozen=True)
 class Token:

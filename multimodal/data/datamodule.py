@@ -47,7 +47,7 @@ class ExampleDataModule(pl.LightningDataModule):
         super().__init__()
         self.preprocessors = dict(preprocessors)  # Hydra hands a mapping over as a DictConfig
         self.collate_fn = collate_fn
-        self.train_collate_fn = train_collate_fn or collate_fn
+        self.train_collate_fn = train_collate_fn
         self.batch_size = self.train_batch_size = batch_size
         self.num_workers, self.multiprocessing_context = num_workers, multiprocessing_context
         self.bad_samples = BadSamples(on_bad_sample)
@@ -68,7 +68,8 @@ class ExampleDataModule(pl.LightningDataModule):
         samples are left out of batches and listed in `Batch.skipped`."""
         if split not in self.splits:
             raise InputError(f"data split {split!r} is not available; have {list(self.splits)}")
-        collate = self.train_collate_fn if split == "train" else self.collate_fn
+        packed = self.train_collate_fn if split == "train" else None
+        collate = packed or self.collate_fn
         dataset, collate_fn = self.bad_samples.guard(self.splits[split], collate)
         trainer = self.trainer
         batches = SeededBatches(
