@@ -55,6 +55,28 @@ class StreamingExamples(StreamingDataset):
                 return Skipped(str(e))
 
 
+class StreamingLoader(StreamingDataLoader):
+    """litdata's loader, whose restored position serves one epoch.
+
+    After `load_state_dict`, litdata starts every `iter()` at the restored position until an
+    iteration runs to its end. Lightning ends an epoch after `len(loader)` batches without
+    running the iteration to its end, so the next epoch would start at the restored position
+    again; here the second `iter()` after a restore starts the next epoch.
+    """
+
+    resumed = False  # an iteration began at a restored position
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.resumed = False
+
+    def __iter__(self):
+        if self.restore and self.resumed:
+            self.restore = False  # the restored epoch is over: this iteration starts the next
+        self.resumed = self.restore
+        return super().__iter__()
+
+
 def first_sample(folder: str, **kwargs) -> dict:
     """Sample 0 of a litdata dataset; `InputError` naming `folder` if it is not one."""
     try:
@@ -151,7 +173,7 @@ class StreamingDataModule(ExampleDataModule):
             self.folder(split), self.maker(split), self.order_seed, skip, **self.cache
         )
 
-    def loader(self, split: str, shuffle: bool = False, lengths=None) -> StreamingDataLoader:
+    def loader(self, split: str, shuffle: bool = False, lengths=None) -> StreamingLoader:
         """litdata's loader of the split, this process's share of it when distributed."""
         if split not in self.splits:
             raise InputError(f"data split {split!r} is not available; have {list(self.splits)}")
@@ -163,7 +185,7 @@ class StreamingDataModule(ExampleDataModule):
         batch_size = self.train_batch_size if split == "train" else self.batch_size
         packed = self.train_collate_fn if split == "train" else None  # packed rows, if any
         collate = packed or self.collate_fn
-        loader = StreamingDataLoader(
+        loader = StreamingLoader(
             dataset,
             batch_size=batch_size,
             num_workers=self.num_workers,
