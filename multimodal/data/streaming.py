@@ -45,8 +45,10 @@ class StreamingExamples(StreamingDataset):
     def __getitem__(self, index):
         sample = super().__getitem__(index)
         i = index.index if isinstance(index, ChunkedIndex) else int(index)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed(self.order_seed, self.current_epoch, 0, i))
+        with torch.random.fork_rng(devices=[]):  # CPU draws only: `prepare` runs on the CPU
+            torch.default_generator.manual_seed(
+                sample_seed(self.order_seed, self.current_epoch, 0, i)
+            )
             try:
                 return self.make(sample)
             except InputError as e:

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from multimodal.cli.data import main as mm_data
 from multimodal.data.images import ImageFolderDataModule
@@ -56,10 +57,11 @@ def same_examples(streamed_examples, folder_examples, key: str) -> None:
 def test_image_shards_give_the_folders_examples(demo_root, tmp_path):
     root = demo_root / "images" / "mnist5k"
     (root / "train" / "3" / "broken.png").write_bytes(b"not a png")
+    Image.open(root / "train" / "3" / "0.png").convert("RGB").save(root / "train" / "3" / "0.jpg")
     with pytest.raises(InputError, match="broken.png is not a readable image"):
         optimize_images(Output(str(tmp_path / "out")), root)
     summary = optimize_images(Output(str(tmp_path / "out")), root, on_bad_sample="skip")
-    assert "train 40, val 10, test 10 samples" in summary and "broken.png" in summary
+    assert "train 41, val 10, test 10 samples" in summary and "broken.png" in summary
     folder = ImageFolderDataModule(
         root, DIGITS, preprocessors={"image": IMAGE}, collate_fn=list, on_bad_sample="skip"
     )
