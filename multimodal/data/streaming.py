@@ -119,7 +119,7 @@ class StreamingDataModule(ExampleDataModule):
         super().__init__(**kwargs)
         self.root = str(root).rstrip("/")
         self.split_names = list(splits) if splits is not None else None
-        self.cache = {"cache_dir": cache_dir, "max_cache_size": max_cache_size}
+        self.cache_options = {"cache_dir": cache_dir, "max_cache_size": max_cache_size}
 
     def folder(self, split: str) -> str:
         return f"{self.root}/{split}"
@@ -148,7 +148,7 @@ class StreamingDataModule(ExampleDataModule):
         if self.splits:
             return
         for split in self.found_splits():
-            self.check(first_sample(self.folder(split), **self.cache), self.folder(split))
+            self.check(first_sample(self.folder(split), **self.cache_options), self.folder(split))
             self.splits[split] = self.dataset(split)
 
     def check(self, sample: dict, folder: str) -> None:
@@ -172,18 +172,19 @@ class StreamingDataModule(ExampleDataModule):
     def dataset(self, split: str) -> StreamingExamples:
         skip = self.bad_samples.policy == "skip"
         return StreamingExamples(
-            self.folder(split), self.maker(split), self.order_seed, skip, **self.cache
+            self.folder(split), self.maker(split), self.order_seed, skip, **self.cache_options
         )
 
-    def loader(self, split: str, shuffle: bool = False, lengths=None) -> StreamingLoader:
+    def loader(self, split: str, shuffle: bool = False) -> StreamingLoader:
         """litdata's loader of the split, this process's share of it when distributed."""
         if split not in self.splits:
             raise InputError(f"data split {split!r} is not available; have {list(self.splits)}")
         dataset, trainer = self.dataset(split), self.trainer
         dataset.set_shuffle(shuffle)
         if trainer is not None:
-            dataset.distributed_env = _DistributedEnv(trainer.world_size, trainer.global_rank, 1)
-            dataset.set_drop_last(trainer.world_size > 1)
+            world, rank, nodes = trainer.world_size, trainer.global_rank, trainer.num_nodes
+            dataset.distributed_env = _DistributedEnv(world, rank, nodes)
+            dataset.set_drop_last(world > 1)
         batch_size = self.train_batch_size if split == "train" else self.batch_size
         packed = self.train_collate_fn if split == "train" else None  # packed rows, if any
         collate = packed or self.collate_fn

@@ -52,7 +52,7 @@ def module(shards, workers=0, batch_size=4, rank=None, classes=CLASSES, policy="
         order_seed=3,
     )
     if rank is not None:
-        data.trainer = SimpleNamespace(global_rank=rank, world_size=2)
+        data.trainer = SimpleNamespace(global_rank=rank, world_size=2, num_nodes=1)
     data.setup()
     return data
 
