@@ -56,7 +56,7 @@ class TextWindow:
         self.text = text
 
     def __call__(self, sample: dict) -> Example:
-        ids = torch.from_numpy(sample["ids"].astype("int64"))
+        ids = torch.from_numpy(sample["ids"].astype("int64"))  # (L,)
         return Example([self.text.prepare(ids)], meta={"offset": int(sample["offset"])})
 
 

@@ -3,7 +3,9 @@ folder datamodules give, prepared by the same preprocessors; bad inputs are name
 
 import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from PIL import Image
 
@@ -18,6 +20,8 @@ from multimodal.data.streaming_sets import (
     StreamingPairsDataModule,
     StreamingSpeechDataModule,
     StreamingTextDataModule,
+    open_image,
+    read_audio,
 )
 from multimodal.data.text import TextDataModule
 from multimodal.errors import InputError
@@ -249,3 +253,19 @@ def test_output_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="is a file; expected a folder"):
         Output(str(tmp_path / "file")).check()
+
+
+def test_stored_bytes_that_do_not_decode_are_named(tmp_path):
+    with pytest.raises(InputError, match="image x.png is not a readable image"):
+        open_image(b"\x89PNG but not", "image x.png")
+    sf.write(tmp_path / "clip.wav", np.zeros(32000, np.float32), 16000)
+    clip = (tmp_path / "clip.wav").read_bytes()
+    samples, rate = read_audio(clip, "audio of line 3", 5.0)
+    assert rate == 16000 and samples.shape == (32000,)
+    for data, match in [
+        (b"RIFF junk", "audio of line 3 is not a readable WAV, FLAC or OGG file"),
+        (clip[: len(clip) // 2], "audio of line 3 is truncated"),
+        (clip, r"audio of line 3 is 2.00 s long; the audio tokenizer takes at most 1 s"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            read_audio(data, "audio of line 3", 1.0)
