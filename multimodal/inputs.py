@@ -7,7 +7,7 @@ place: "input 0 (photo.png)", "input 1 part 0".
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from multimodal.errors import InputError
@@ -80,6 +80,17 @@ def joined(samples: list[Sample]) -> list[Sample]:
 
 def modalities(sample: Sample) -> list[str]:
     return [one.modality for one in sample.items]
+
+
+def prompt_prefix(model: MultimodalModel, prompt: Sequence[Segment]) -> int:
+    """The bidirectional prefix of a prompt, in its segments' tokens: everything through its
+    last non-text segment (`collate` grows it by the boundary markers inside it)."""
+    given = prefix = 0
+    for seg in prompt:
+        given += model.tokenizer(seg.modality).num_tokens(seg)
+        if seg.modality != "text":
+            prefix = given
+    return prefix
 
 
 def prepare(model: MultimodalModel, one: Item) -> Segment:

@@ -14,10 +14,11 @@ from torchmetrics.text import Perplexity
 from multimodal.batch import Batch
 from multimodal.example import Example
 from multimodal.generation import generate
+from multimodal.inputs import prompt_prefix
 from multimodal.model import MultimodalModel
 from multimodal.options import Options
 from multimodal.segment import Segment
-from multimodal.tasks.task import Task, prompt_prefix
+from multimodal.tasks.task import Task
 
 
 def next_token_targets(batch: Batch) -> Tensor:

@@ -16,6 +16,7 @@ from torchmetrics import MetricCollection
 from multimodal.batch import Batch, collate
 from multimodal.errors import InputError
 from multimodal.example import Example
+from multimodal.inputs import prompt_prefix
 from multimodal.model import MultimodalModel
 from multimodal.options import Options
 from multimodal.packing import pack as packed
@@ -23,17 +24,6 @@ from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor
 
 STAGES = ("train", "val", "test")
-
-
-def prompt_prefix(model: MultimodalModel, prompt: Sequence[Segment]) -> int:
-    """The bidirectional prefix of a prompt, in its segments' tokens: everything through its
-    last non-text segment (`collate` grows it by the boundary markers inside it)."""
-    given = prefix = 0
-    for seg in prompt:
-        given += model.tokenizer(seg.modality).num_tokens(seg)
-        if seg.modality != "text":
-            prefix = given
-    return prefix
 
 
 class Task(nn.Module):

@@ -20,11 +20,10 @@ from multimodal.attention_maps import capture_attention
 from multimodal.batch import collate
 from multimodal.errors import InputError
 from multimodal.inference import Predictor
-from multimodal.inputs import Item, as_list, parse, prepare
+from multimodal.inputs import Item, as_list, parse, prepare, prompt_prefix
 from multimodal.layout import Token, tokens
 from multimodal.masks import MASK_KINDS
 from multimodal.segment import Segment
-from multimodal.tasks.task import prompt_prefix
 
 
 @dataclass
