@@ -1,6 +1,7 @@
 # make demo   set up .venv, prepare the data, train one model on five tasks and run it on
 #             held-back inputs (CPU)
-# make test   set up .venv, lint, run the test suite
+# make test   set up .venv (with the benchmark peers, which the benchmark tests run), lint, run
+#             the test suite
 # make bench  set up .venv with the peer libraries, run the benchmarks
 # make fuzz   10,000 generated inputs per fuzz test (tokenizers, inference), with their counts
 SHELL := /bin/bash
@@ -75,7 +76,7 @@ demo: setup
 	$(BIN)/mm-viz ckpt=$(CKPT) mode=classify head_name=same inputs='[$(EIGHT),$(WORD_EIGHT)]' \
 	  out=runs/demo/viz/image_audio
 
-test: setup $(VENV)/.installed-browser
+test: setup-bench $(VENV)/.installed-browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
