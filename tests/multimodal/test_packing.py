@@ -17,34 +17,13 @@ from multimodal.masks import MASK_KINDS, attention_mask, block_mask
 from multimodal.model import MultimodalModel
 from multimodal.packing import first_fit, pack
 from multimodal.tasks.language_modeling import next_token_targets
-from multimodal.tasks.lm_head import LMHead
-from multimodal.tokenizers.audio import AudioTokenizer
-from multimodal.tokenizers.image import ImageTokenizer
-from multimodal.tokenizers.text import TextTokenizer
-from multimodal.transformer import Transformer
 
 D, RATE = 32, 16000
 
 
 @pytest.fixture(scope="module")
-def model(rank_file) -> MultimodalModel:
-    torch.manual_seed(0)
-    model = MultimodalModel(
-        {
-            "text": TextTokenizer(D, vocab=str(rank_file)),
-            "image": ImageTokenizer(D, patch_size=4),
-            "audio": AudioTokenizer(D, max_seconds=1.0),
-        },
-        Transformer(D, n_layers=2, n_heads=4),
-        {"lm": LMHead()},
-        context_length=128,
-    ).eval()
-    with torch.no_grad():  # unit-variance layers: a wrong mask or position changes the outputs
-        for layer in model.backbone.modules():
-            if isinstance(layer, torch.nn.Linear):
-                torch.nn.init.normal_(layer.weight, std=layer.in_features**-0.5)
-        torch.nn.init.normal_(model.tokenizers["text"].embedding.weight, std=0.1)
-    return model
+def model(mixed_model) -> MultimodalModel:
+    return mixed_model
 
 
 @pytest.fixture(scope="module")
