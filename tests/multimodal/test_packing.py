@@ -18,7 +18,7 @@ from multimodal.model import MultimodalModel
 from multimodal.packing import first_fit, pack
 from multimodal.tasks.language_modeling import next_token_targets
 
-D, RATE = 32, 16000
+RATE = 16000
 
 
 @pytest.fixture(scope="module")
