@@ -62,18 +62,36 @@ def with_markers(seg: Segment, text: Preprocessor | None) -> list[Segment]:
     return [seg] if ids is None else [marker(ids[0]), seg, marker(ids[1])]
 
 
+def check_sample(b: int, sample: Sequence[Segment], preprocessors: Mapping) -> None:
+    """Sample `b` has segments, each of a modality the preprocessors know."""
+    if not sample:
+        raise InputError(f"sample {b} has no segments; expected at least one")
+    for seg in sample:
+        if seg.modality not in preprocessors:
+            raise InputError(
+                f"sample {b} has a {seg.modality!r} segment but the model has tokenizers "
+                f"only for {list(preprocessors)}"
+            )
+
+
+def markers_in_prefix(given: int, n: int, prefix: int) -> int:
+    """How many of the two markers around a segment of `n` tokens, `given` tokens into its
+    sample, fall inside a prefix of `prefix` given tokens (a marker inside it joins it)."""
+    return (given < prefix) + (given + n <= prefix)
+
+
 def marked_length(
     sample: Sequence[Segment], preprocessors: Mapping[str, Preprocessor], markers: bool, prefix: int
 ) -> tuple[int, int]:
     """A sample's tokens with its boundary markers, and its prefix grown by the markers inside
-    it (a marker inside the prefix joins it)."""
+    it, as `collate` lays it out."""
     text = preprocessors["text"] if markers and "text" in preprocessors else None
     given = length = 0  # given: tokens of the segments passed in
     grown = prefix
     for seg in sample:
         n = preprocessors[seg.modality].num_tokens(seg)
-        if len(with_markers(seg, text)) > 1:
-            grown += (given < prefix) + (given + n <= prefix)
+        if text is not None and text.markers(seg.modality) is not None:
+            grown += markers_in_prefix(given, n, prefix)
             length += 2
         given += n
         length += n
@@ -109,17 +127,15 @@ def collate(
     text = preprocessors["text"] if markers and "text" in preprocessors else None
     lengths, prefix = [], list(prefix_lens) if prefix_lens is not None else [0] * len(samples)
     for b, sample in enumerate(samples):
-        if not sample:
-            raise InputError(f"sample {b} has no segments; expected at least one")
-        offset = 0
+        check_sample(b, sample, preprocessors)
+        offset, given, given_prefix = 0, 0, prefix[b]  # given: tokens of the segments passed in
         for index, seg in enumerate(sample):
-            if seg.modality not in preprocessors:
-                raise InputError(
-                    f"sample {b} has a {seg.modality!r} segment but the model has tokenizers "
-                    f"only for {names}"
-                )
             n = preprocessors[seg.modality].num_tokens(seg)
-            for part in with_markers(seg, text):
+            wrapped = with_markers(seg, text)
+            if len(wrapped) > 1:
+                prefix[b] += markers_in_prefix(given, n, given_prefix)
+            given += n
+            for part in wrapped:
                 k = n if part is seg else 1
                 row = len(segments[part.modality])
                 layout.append((b, index, part.modality, row, offset, k, part.meta))
@@ -131,7 +147,6 @@ def collate(
                 f"sample {b} is {offset} tokens long; the model's context is {max_len} tokens"
             )
         lengths.append(offset)
-        prefix[b] = marked_length(sample, preprocessors, markers, prefix[b])[1]
 
     B, T = len(samples), max(*lengths, pad_to or 0)
     shift = [T - n if pad_side == "left" else 0 for n in lengths]  # first real column per sample

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from multimodal.batch import Batch, collate, marked_length
+from multimodal.batch import Batch, check_sample, collate, marked_length
 from multimodal.errors import InputError
 from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor
@@ -54,14 +54,7 @@ def pack(
         raise InputError("the batch is empty; expected at least one sample")
     prefixes = list(prefix_lens) if prefix_lens is not None else [0] * len(samples)
     for i, sample in enumerate(samples):
-        if not sample:
-            raise InputError(f"sample {i} has no segments; expected at least one")
-        for seg in sample:
-            if seg.modality not in preprocessors:
-                raise InputError(
-                    f"sample {i} has a {seg.modality!r} segment but the model has tokenizers "
-                    f"only for {list(preprocessors)}"
-                )
+        check_sample(i, sample, preprocessors)
     sizes = [marked_length(s, preprocessors, markers, p) for s, p in zip(samples, prefixes)]
     rows = first_fit([n for n, _ in sizes], row_len)
     batch = collate(
