@@ -5,12 +5,15 @@ hd head width.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from multimodal.errors import InputError
 from multimodal.kv_cache import KVCache
-from multimodal.masks import MASK_KINDS, attention_mask, block_mask, query_rows
+from multimodal.masks import attention_mask, block_mask, check_kind, query_rows
+
+if TYPE_CHECKING:
+    from multimodal.batch import Batch
 
 
 @dataclass(slots=True)
@@ -40,6 +43,30 @@ class Context:
     rule: tuple | None = None
 
     @classmethod
+    def for_batch(
+        cls,
+        batch: "Batch",
+        mask: str = "causal",
+        cache: KVCache | None = None,
+        keep: Tensor | None = None,
+        form: str = "dense",
+    ) -> "Context":
+        """`for_tokens` over a batch: its positions, padding and prefixes, its packed rows'
+        documents, and what `collate` knew on the host (padded, prefixed)."""
+        return cls.for_tokens(
+            batch.positions,
+            batch.padding,
+            batch.prefix_len,
+            mask,
+            cache,
+            keep,
+            batch.documents,
+            batch.padded,
+            batch.prefixed,
+            form,
+        )
+
+    @classmethod
     def for_tokens(
         cls,
         positions: Tensor,
@@ -62,8 +89,7 @@ class Context:
         FlexAttention `BlockMask` in its place (not with a cache). `padded` and `prefixed` say,
         from the host, whether any key is padding and any sample has a prefix (`collate` knows);
         None looks at the tensors, which waits for the device."""
-        if mask not in MASK_KINDS:
-            raise InputError(f"mask kind {mask!r} is unknown; expected one of {MASK_KINDS}")
+        check_kind(mask)
         if cache is None:
             k_pos, k_pad = positions, padding
         else:

@@ -13,6 +13,12 @@ from multimodal.errors import InputError
 MASK_KINDS = ("causal", "bidirectional", "prefix")
 
 
+def check_kind(kind: str) -> None:
+    """`kind` is one of `MASK_KINDS`, or one sentence says it is not."""
+    if kind not in MASK_KINDS:
+        raise InputError(f"mask kind {kind!r} is unknown; expected one of {MASK_KINDS}")
+
+
 def attention_mask(
     kind: str,
     q_pos: Tensor,
@@ -28,8 +34,7 @@ def attention_mask(
     every query (prefix-LM); documents (B, Tq = Tk): in packed rows each token's sample, which
     no other sample's tokens see.
     """
-    if kind not in MASK_KINDS:
-        raise InputError(f"mask kind {kind!r} is unknown; expected one of {MASK_KINDS}")
+    check_kind(kind)
     visible = ~k_pad[:, None, :]  # (B, 1, Tk)
     if documents is not None:
         visible = visible & (documents[:, :, None] == documents[:, None, :])  # (B, Tq, Tk)
@@ -55,8 +60,7 @@ def block_mask(
     the future, padding). Built once per call; the arguments are `attention_mask`'s."""
     from torch.nn.attention.flex_attention import create_block_mask
 
-    if kind not in MASK_KINDS:
-        raise InputError(f"mask kind {kind!r} is unknown; expected one of {MASK_KINDS}")
+    check_kind(kind)
     limit = prefix_len[:, None].expand_as(k_pos) if prefix_len.dim() == 1 else prefix_len
 
     def allowed(b, h, q, k):

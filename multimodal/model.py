@@ -115,18 +115,7 @@ class MultimodalModel(nn.Module):
         result's; the last block computes nothing else.
         """
         x = self.embed(batch)
-        ctx = Context.for_tokens(
-            batch.positions,
-            batch.padding,
-            batch.prefix_len,
-            mask,
-            cache,
-            keep,
-            batch.documents,
-            batch.padded,
-            batch.prefixed,
-            self.backbone.mask_form,
-        )
+        ctx = Context.for_batch(batch, mask, cache, keep, self.backbone.mask_form)
         return self.backbone(x, ctx)
 
     def new_cache(self, batch_size: int, max_len: int) -> KVCache:

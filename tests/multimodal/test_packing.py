@@ -175,17 +175,7 @@ def test_every_mask_form_equals_the_dense_reference(model, samples, mask, how):
         batch = collate(found, model.preprocessors, prefixes)
     else:
         batch = collate([found[4], found[4]], model.preprocessors)
-    ctx = Context.for_tokens(
-        batch.positions,
-        batch.padding,
-        batch.prefix_len,
-        mask,
-        None,
-        None,
-        batch.documents,
-        batch.padded,
-        batch.prefixed,
-    )
+    ctx = Context.for_batch(batch, mask)
     form = "flag" if ctx.is_causal else ("none" if ctx.mask is None else "dense")
     expected_form = {"unpadded": "none" if mask == "bidirectional" else "flag"}.get(how, "dense")
     assert form == expected_form
@@ -214,18 +204,7 @@ def test_flex_block_masks_equal_the_dense_path(model, samples, mask, how):
             block.attn.attend = flex
         try:
             assert model.backbone.mask_form == "block"
-            ctx = Context.for_tokens(
-                batch.positions,
-                batch.padding,
-                batch.prefix_len,
-                mask,
-                None,
-                None,
-                batch.documents,
-                batch.padded,
-                batch.prefixed,
-                "block",
-            )
+            ctx = Context.for_batch(batch, mask, form="block")
             assert isinstance(ctx.mask, BlockMask)
             flexed = model(batch, mask=mask)
             flexed_kept = model(batch, mask=mask, keep=keep)
