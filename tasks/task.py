@@ -26,6 +26,19 @@ from multimodal.tokenizer import Preprocessor
 STAGES = ("train", "val", "test")
 
 
+def rows(
+    samples: Sequence[Sequence[Segment]],
+    preprocessors: Mapping[str, Preprocessor],
+    prefix_lens: Sequence[int],
+    max_len: int,
+    pack: bool,
+) -> Batch:
+    """Samples as one padded row each, or with `pack` several to a row of `max_len` tokens."""
+    if pack:
+        return packed(samples, preprocessors, max_len, prefix_lens)
+    return collate(samples, preprocessors, prefix_lens, max_len=max_len)
+
+
 class Task(nn.Module):
     """Subclasses implement `targets` and `step` (training) and `predict` (inference).
 
@@ -57,10 +70,7 @@ class Task(nn.Module):
         """Examples to a padded `Batch` (with `pack`, packed into rows of `max_len` tokens,
         `multimodal.packing`) with this task's targets under `batch.targets[name]`."""
         samples, prefix_lens = [ex.segments for ex in examples], [ex.prefix_len for ex in examples]
-        if pack:
-            batch = packed(samples, preprocessors, max_len, prefix_lens)
-        else:
-            batch = collate(samples, preprocessors, prefix_lens, max_len=max_len)
+        batch = rows(samples, preprocessors, prefix_lens, max_len, pack)
         batch.targets[self.name] = self.targets(examples, batch)
         return batch
 
@@ -78,6 +88,7 @@ class Task(nn.Module):
                 "sample per row; set pack: false"
             )
         bound = {"preprocessors": dict(preprocessors), "max_len": max_len}
+        # only packing tasks take `pack`: a task's own collate may not
         return partial(self.collate, **bound, pack=True) if pack else partial(self.collate, **bound)
 
     def targets(self, examples: Sequence[Example], batch: Batch) -> Tensor:

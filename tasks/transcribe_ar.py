@@ -14,17 +14,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from multimodal.batch import Batch, collate
+from multimodal.batch import Batch
 from multimodal.errors import InputError
 from multimodal.example import Example
 from multimodal.generation import generate
 from multimodal.masks import tokens_at
 from multimodal.model import MultimodalModel
 from multimodal.options import Options
-from multimodal.packing import pack as packed
 from multimodal.segment import Segment
 from multimodal.tasks.char_vocab import CharVocab
 from multimodal.tasks.language_modeling import next_token_targets
+from multimodal.tasks.task import rows
 from multimodal.tasks.transcribe_ctc import audio_lengths, check_vocab, ctc_loss, ctc_targets
 from multimodal.tasks.transcription import Transcription, audio_segments
 from multimodal.tokenizer import Preprocessor
@@ -146,10 +146,7 @@ class ARTranscription(Transcription):
                 for a, ex in zip(audio, examples)
             )
         )
-        if pack:
-            batch = packed(samples, preprocessors, max_len, list(prefix_lens))
-        else:
-            batch = collate(samples, preprocessors, list(prefix_lens), max_len=max_len)
+        batch = rows(samples, preprocessors, list(prefix_lens), max_len, pack)
         batch.targets[self.name] = self.targets(examples, batch)
         return batch
 
