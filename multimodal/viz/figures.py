@@ -82,11 +82,11 @@ def tokens_figure(look: Look) -> Figure:
 
 def mark_spans(ax, look: Look) -> None:
     """Colour bars along both axes of a (T, T) picture for each input's run of tokens."""
-    T = len(look.tokens)
-    for a, b, _, c in spans(look):
+    T, runs = len(look.tokens), spans(look)
+    for a, b, _, c in runs:
         ax.axhspan(a - 0.5, b - 0.5, xmin=0, xmax=0.012, color=c, lw=0)
         ax.axvspan(a - 0.5, b - 0.5, ymin=0.988, ymax=1, color=c, lw=0)
-    named = [(a, b, label) for a, b, label, _ in spans(look) if label]
+    named = [(a, b, label) for a, b, label, _ in runs if label]
     ax.set_xticks([(a + b - 1) / 2 for a, b, _ in named], [n for *_, n in named], fontsize=7)
     ax.set_yticks([(a + b - 1) / 2 for a, b, _ in named], [n for *_, n in named], fontsize=7)
     ax.set_xlim(-0.5, T - 0.5)

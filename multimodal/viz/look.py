@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pytorch_lightning.utilities import move_data_to_device
 from torch import Tensor
 
 from multimodal.attention_maps import capture_attention
@@ -122,7 +123,7 @@ def look(
     else:
         prefix = prompt_prefix(model, segments) if mask == "prefix" else 0
     batch = collate([segments], model.preprocessors, [prefix], max_len=model.context_length)
-    batch = batch.to(model.device) if hasattr(batch, "to") else batch
+    batch = move_data_to_device(batch, model.device)
     with capture_attention(model) as maps:
         model(batch, mask=mask)
     return Look(
