@@ -96,26 +96,34 @@ def read_file(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
         raise InputError(f"audio file {path} cannot be looked up ({e.strerror})") from None
     if not is_file:
         raise InputError(f"audio file {path} does not exist")
+    return read_sound(path, f"audio file {path}", max_seconds, str(path))
+
+
+def read_sound(
+    source, name: str, max_seconds: float, checked_as: str | None = None
+) -> tuple[np.ndarray, int]:
+    """A sound file's samples, (N,) or (N, C) float32, and its rate; the header is checked
+    before any sample is read. `source`: a path or a file object of WAV, FLAC or OGG bytes;
+    `name` starts each sentence, `checked_as` names it to the rate and size checks (`name`)."""
+    checked_as = checked_as or name
     try:
-        f = sf.SoundFile(path)
+        f = sf.SoundFile(source)
     except sf.LibsndfileError as e:
         raise InputError(
-            f"audio file {path} is not a readable WAV, FLAC or OGG file ({e.error_string})"
+            f"{name} is not a readable WAV, FLAC or OGG file ({e.error_string})"
         ) from None
     with f:
         if any(sign in f.extra_info for sign in TRUNCATION_SIGNS):
-            raise InputError(f"audio file {path} is truncated: it ends before its header says")
-        rate = check_rate(f.samplerate, str(path))
-        check_size(f.frames, f.channels, rate, str(path), max_seconds)
+            raise InputError(f"{name} is truncated: it ends before its header says")
+        rate = check_rate(f.samplerate, checked_as)
+        check_size(f.frames, f.channels, rate, checked_as, max_seconds)
         try:
             data = f.read(dtype="float32")  # (N,) or (N, C)
         except sf.LibsndfileError as e:
-            raise InputError(
-                f"audio file {path} is truncated or corrupt ({e.error_string})"
-            ) from None
+            raise InputError(f"{name} is truncated or corrupt ({e.error_string})") from None
         expected = f.frames
     if len(data) < expected:
-        raise InputError(f"audio file {path} is truncated: {len(data)} of {expected} samples read")
+        raise InputError(f"{name} is truncated: {len(data)} of {expected} samples read")
     return data, rate
 
 

@@ -15,7 +15,7 @@ from multimodal.errors import InputError
 from multimodal.example import Example
 from multimodal.segment import Segment
 from multimodal.tokenizer import Preprocessor
-from multimodal.tokenizers.audio_io import TRUNCATION_SIGNS, check_rate, check_size
+from multimodal.tokenizers.audio_io import read_sound
 
 
 def open_image(data, name: str) -> Image.Image:
@@ -27,26 +27,9 @@ def open_image(data, name: str) -> Image.Image:
 
 
 def read_audio(data, name: str, max_seconds: float) -> tuple:
-    """Stored audio bytes to (samples (N,) or (N, C) float32, rate), as `audio_io.read_file`
-    reads a file: the header is checked before any sample is read."""
-    try:
-        f = sf.SoundFile(io.BytesIO(bytes(data)))
-    except sf.LibsndfileError as e:
-        raise InputError(
-            f"{name} is not a readable WAV, FLAC or OGG file ({e.error_string})"
-        ) from None
-    with f:
-        if any(sign in f.extra_info for sign in TRUNCATION_SIGNS):
-            raise InputError(f"{name} is truncated: it ends before its header says")
-        rate = check_rate(f.samplerate, name)
-        check_size(f.frames, f.channels, rate, name, max_seconds)
-        try:
-            samples = f.read(dtype="float32")
-        except sf.LibsndfileError as e:
-            raise InputError(f"{name} is truncated or corrupt ({e.error_string})") from None
-        if len(samples) < f.frames:
-            raise InputError(f"{name} is truncated: {len(samples)} of {f.frames} samples read")
-    return samples, rate
+    """Stored audio bytes to (samples (N,) or (N, C) float32, rate), read and checked as
+    `audio_io.read_file` reads a file."""
+    return read_sound(io.BytesIO(bytes(data)), name, max_seconds)
 
 
 class TextWindow:
