@@ -132,3 +132,23 @@ def test_choosing_a_token_repaints_every_input(page, browser):
     ActionChains(browser).move_to_element_with_offset(canvas, 0, 0).click().perform()  # centre
     centre = next(t.column for t in seen.tokens if t.patch == (1, 2))  # 12 x 20 px, 3 x 5 grid
     wait_for(browser, f"document.body.dataset.query === '{centre}'", "the clicked patch chosen")
+
+
+def test_text_that_closes_the_script_stays_text(predictor, photo, tmp_path):
+    attack = "</script><script>document.title='owned'</script>"
+    seen = look(predictor, [photo, attack])
+    path = write_page(seen, tmp_path / "index.html")
+    text = path.read_text()
+    assert text.count("</script>") == 1  # the page's own; the input's are escaped in the data
+    pieces = "".join(t["piece"] for t in data_of(path)["tokens"] if t["kind"] == "text")
+    assert pieces == attack
+
+
+def test_a_page_too_large_is_one_sentence(page, tmp_path, monkeypatch):
+    from multimodal.viz import page as page_module
+
+    seen, _ = page
+    monkeypatch.setattr(page_module, "MAX_WEIGHT_BYTES", 1024)
+    with pytest.raises(InputError, match=r"^the page would hold 0 MiB of attention weights \(2 "):
+        write_page(seen, tmp_path / "big.html")
+    assert not (tmp_path / "big.html").exists()
