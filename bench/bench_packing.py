@@ -12,8 +12,9 @@ longest is 160; 256 for the mix, whose passages reach 200), each holding several
 document masks. On CPU the dense mask computes every pair of a row, so rows much longer than the
 samples spend on attention what packing saves on the rest (speech in 320-token rows: 1.28x);
 fewer samples a step fill rows less well (speech, 24 a step: 1.47x). Each side's figure is the
-median of 3 runs of 6 steps after one warm-up run; the config records each side's padding
-fraction (padding tokens over all tokens computed).
+median of 11 runs of 6 steps after one warm-up run (with 3, the speech ratio swung by 0.15
+between runs on a virtual machine); the config records each side's padding fraction (padding
+tokens over all tokens computed).
 """
 
 import numpy as np
@@ -99,7 +100,7 @@ def compare(name: str, model, batches: list[list[Example]], row: int) -> dict:
         return run
 
     model.train()
-    ours, peer = measure(train(packed), train(padded), repeats=3, warmup=1)
+    ours, peer = measure(train(packed), train(padded), repeats=11, warmup=1)
 
     def padding(bs):
         return sum(int(b.padding.sum()) for b in bs) / sum(b.padding.numel() for b in bs)
