@@ -92,9 +92,12 @@ def interrupted_equals_uninterrupted(args: list[str], steps: int, tmp_path: Path
     saved = torch.load(broken / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert 3 <= saved < steps, f"killed at step {killed_at}, last.ckpt holds step {saved}"
     finish(mm_train(broken, args, tmp_path))  # the same command: continues from last.ckpt
-    expected = losses(whole)
+    expected, got = losses(whole), losses(broken)
     assert len(expected) == steps
-    assert losses(broken) == expected
+    # Lightning logs a step after its batch-end hooks, where last.ckpt is written: a kill between
+    # the two loses that one step's row (the step itself is in the checkpoint and not run again).
+    assert set(expected) - set(got) <= {saved - 1}, f"rows lost; last.ckpt holds step {saved}"
+    assert got == {step: expected[step] for step in got}
     return whole, broken
 
 
